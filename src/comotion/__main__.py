@@ -1,0 +1,5 @@
+import sys
+
+from comotion.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``comotion`` program, one module each (see ``comotion.cli``)."""
