@@ -40,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     pose = sub.add_parser("pose", help="pose accuracy (PCKn, MPJPE, PA-MPJPE, 3D-PCK)")
     pose.add_argument("--gt", required=True, help="ground-truth file / clip folder, or a folder of them")
-    pose.add_argument("--pred", required=True, help="predictions .npz / results folder, or a folder with one per sequence")
+    pose.add_argument(
+        "--pred", required=True, help="predictions .npz / results folder, or a folder with one per sequence"
+    )
     pose.add_argument("--format", choices=("coco", "posetrack", "3dpw", "synthetic"), default="synthetic",
                       help="ground-truth format (default: synthetic)")  # fmt: skip
     pose.add_argument("--setting", choices=("full", "oracle"), default="full",
