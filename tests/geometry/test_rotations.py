@@ -52,3 +52,9 @@ def test_half_turn_log_has_angle_pi():
     aa = torch.tensor([math.pi, 0.0, 0.0])
     out = quaternion_to_axis_angle(axis_angle_to_quaternion(aa))
     assert abs(out.norm().item() - math.pi) < 1e-6
+
+
+def test_pose_delta_on_an_empty_batch():
+    """Regression: reshaping with -1 failed for zero people (an empty detection set)."""
+    out = apply_pose_delta(torch.zeros(72), torch.zeros(0, 72))
+    assert out.shape == (0, 72)

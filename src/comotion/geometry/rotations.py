@@ -123,6 +123,7 @@ def apply_pose_delta(base_pose: torch.Tensor, delta_pose: torch.Tensor) -> torch
     applied on the left of the base (mean) pose's rotation of that joint.
     """
     shape = torch.broadcast_shapes(base_pose.shape, delta_pose.shape)
-    base = base_pose.expand(shape).reshape(*shape[:-1], -1, 3)
-    delta = delta_pose.expand(shape).reshape(*shape[:-1], -1, 3)
+    joints = shape[-1] // 3  # explicit, so that empty batches reshape too
+    base = base_pose.expand(shape).reshape(*shape[:-1], joints, 3)
+    delta = delta_pose.expand(shape).reshape(*shape[:-1], joints, 3)
     return compose_axis_angle(delta, base).reshape(shape)

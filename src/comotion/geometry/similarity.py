@@ -69,6 +69,7 @@ def oks_similarity(
 
     With ``return_distances`` also returns the scale-normalised distances ``(Na, Nb, K)``.
     """
+    unweighted = conf_a is None and conf_b is None
     if conf_a is None:
         conf_a = torch.ones(keypoints_a.shape[:-1], dtype=keypoints_a.dtype, device=keypoints_a.device)
     if conf_b is None:
@@ -76,7 +77,6 @@ def oks_similarity(
     scale = torch.maximum(
         skeleton_scale(keypoints_a, conf_a)[:, None], skeleton_scale(keypoints_b, conf_b)[None, :]
     ).clamp(*PAIR_SCALE_RANGE)
-    weight = (conf_a[:, None] * conf_b[None, :]).sqrt()
     # cdist per keypoint keeps memory at (K, Na, Nb) and the exact (non-matmul) distance formula.
     dist = torch.cdist(
         keypoints_a.transpose(0, 1).contiguous(),
@@ -85,9 +85,13 @@ def oks_similarity(
     ).permute(1, 2, 0)
     dist = dist / scale[..., None]
     kernel = 1.0 / (1.0 + (dist / std) ** 2)
-    total = weight.sum(dim=-1)
-    score = (weight * kernel).sum(dim=-1) / torch.where(total > 0, total, torch.ones_like(total))
-    score = torch.where(total > 0, score, torch.zeros_like(score))
+    if unweighted:  # every weight is 1: skip the (Na, Nb, K) weight tensor (NMS over ~1000 candidates)
+        score = kernel.mean(dim=-1)
+    else:
+        weight = (conf_a[:, None] * conf_b[None, :]).sqrt()
+        total = weight.sum(dim=-1)
+        score = (weight * kernel).sum(dim=-1) / torch.where(total > 0, total, torch.ones_like(total))
+        score = torch.where(total > 0, score, torch.zeros_like(score))
     if return_distances:
         return score, dist
     return score
