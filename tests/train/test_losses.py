@@ -1,0 +1,97 @@
+import math
+
+import torch
+
+from comotion.train import losses
+
+
+def _points(m=2, dims=2, seed=0):
+    return torch.randn(m, 27, dims, generator=torch.Generator().manual_seed(seed))
+
+
+def test_reprojection_zero_known_offset_and_mask():
+    target = _points() * 50
+    valid = torch.ones(2, 27, dtype=torch.bool)
+    assert losses.reprojection_loss(target, target, valid, 100.0) == 0
+    shifted = target + torch.tensor([3.0, -4.0])
+    assert torch.isclose(losses.reprojection_loss(shifted, target, valid, 100.0), torch.tensor(0.07))
+    # Masked points do not count, however wrong they are.
+    shifted[1, :5] += 1000.0
+    valid[1, :5] = False
+    assert torch.isclose(losses.reprojection_loss(shifted, target, valid, 100.0), torch.tensor(0.07))
+    assert losses.reprojection_loss(shifted, target, torch.zeros_like(valid), 100.0) == 0
+
+
+def test_root_relative_joints_ignores_translation_and_masks_people():
+    target = _points(dims=3)
+    valid = torch.tensor([True, True])
+    # A rigid translation leaves root-relative joints unchanged.
+    assert losses.root_relative_joints_loss(target + torch.tensor([1.0, 2.0, 3.0]), target, valid) < 1e-6
+    pred = target.clone()
+    pred[:, 1:] += torch.tensor([0.01, 0.0, -0.02])  # every non-root point 3 cm off in L1
+    expected = 0.03 * 26 / 27
+    assert torch.isclose(losses.root_relative_joints_loss(pred, target, valid), torch.tensor(expected))
+    pred[1] += _points(m=1, dims=3, seed=5)[0]
+    assert torch.isclose(losses.root_relative_joints_loss(pred, target, torch.tensor([True, False])), torch.tensor(expected))
+
+
+def test_joint_angle_loss_known_rotation():
+    target = torch.zeros(1, 72)
+    valid = torch.tensor([True])
+    assert losses.joint_angle_loss(target, target, valid) == 0
+    pred = torch.zeros(1, 72)
+    angle = 0.3
+    pred[0, 2] = angle  # root rotated about z: R - I = [[c-1, -s, 0], [s, c-1, 0], [0, 0, 0]]
+    per_joint = 2 * (1 - math.cos(angle)) + 2 * math.sin(angle)
+    assert torch.isclose(losses.joint_angle_loss(pred, target, valid), torch.tensor(per_joint / 24), atol=1e-6)
+    assert losses.joint_angle_loss(pred, target, torch.tensor([False])) == 0
+
+
+def test_joint_angle_loss_same_rotation_different_axis_angle():
+    # Rotation by pi about x written with both signs is the same rotation: zero loss.
+    a = torch.zeros(1, 72)
+    b = torch.zeros(1, 72)
+    a[0, 0], b[0, 0] = math.pi, -math.pi
+    assert losses.joint_angle_loss(a, b, torch.tensor([True])) < 1e-6
+
+
+def test_betas_loss():
+    target = torch.zeros(3, 10)
+    pred = torch.full((3, 10), 0.5)
+    pred[2] = 10.0
+    assert torch.isclose(losses.betas_loss(pred, target, torch.tensor([True, True, False])), torch.tensor(0.5))
+    assert losses.betas_loss(pred, target, torch.zeros(3, dtype=torch.bool)) == 0
+
+
+def test_confidence_loss_known_value_and_negative_sampling():
+    logits = torch.tensor([0.0, 2.0, -1.0, 5.0])
+    positives, negatives = torch.tensor([1]), torch.tensor([2, 3])
+    expected = (math.log1p(math.exp(-2.0)) + math.log1p(math.exp(-1.0)) + math.log1p(math.exp(5.0))) / 3
+    assert torch.isclose(losses.confidence_loss(logits, positives, negatives), torch.tensor(expected))
+    drawn = losses.sample_negatives(10, torch.tensor([0, 4]), 5, torch.Generator().manual_seed(0))
+    assert len(drawn) == 5 and len(set(drawn.tolist())) == 5
+    assert not {0, 4} & set(drawn.tolist())
+    # Asking for more negatives than exist gives all of them.
+    assert sorted(losses.sample_negatives(4, torch.tensor([1]), 10, torch.Generator()).tolist()) == [0, 2, 3]
+
+
+def test_keypoint_heatmaps_peak_and_width():
+    keypoints = torch.zeros(1, 27, 2)
+    keypoints[0, 3] = torch.tensor([20.0, 12.0])  # cell (x=2, y=1) centre at stride 8
+    valid = torch.zeros(1, 27, dtype=torch.bool)
+    valid[0, 3] = True
+    maps = losses.keypoint_heatmaps(keypoints, valid, size=4, stride=8, sigma=1.0)
+    assert maps.shape == (27, 4, 4)
+    assert maps[3, 1, 2] == 1.0 and maps[3].argmax() == 1 * 4 + 2
+    assert torch.isclose(maps[3, 1, 3], torch.tensor(math.exp(-0.5)))  # one cell away
+    assert maps[:3].abs().sum() == 0 and maps[4:].abs().sum() == 0  # invalid points draw nothing
+    assert losses.heatmap_loss(maps, maps) == 0
+    assert torch.isclose(losses.heatmap_loss(maps + 0.5, maps), torch.tensor(0.25))
+
+
+def test_keypoint_heatmaps_take_the_max_over_people():
+    keypoints = torch.tensor([[[4.0, 4.0]], [[12.0, 4.0]]]).expand(2, 27, 2).clone()
+    keypoints[1, :, 0] = 12.0
+    valid = torch.ones(2, 27, dtype=torch.bool)
+    maps = losses.keypoint_heatmaps(keypoints, valid, size=2, stride=8, sigma=1.0)
+    assert torch.allclose(maps[:, 0, 0], torch.ones(27)) and torch.allclose(maps[:, 0, 1], torch.ones(27))

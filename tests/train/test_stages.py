@@ -1,0 +1,115 @@
+"""Each stage: a few optimizer steps through the real loop lower the loss of a fixed batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from comotion.train.loop import (
+    CHECKPOINT_NAME,
+    MODEL_NAME,
+    build_model,
+    build_objective,
+    train,
+)
+from comotion.train.sampling import MixtureSampler, StepBatches, build_datasets
+
+from .conftest import make_config
+
+
+def _fixed_batch_loss(config, checkpoint=None) -> float:
+    """Mean total loss over the batches the run trains on, for its initial weights or a checkpoint's."""
+    torch.manual_seed(config.seed)
+    model, heatmap_head, _ = build_model(config)
+    if checkpoint is not None:
+        state = torch.load(checkpoint, weights_only=True)
+        model._network_state_module().load_state_dict(state["network"])
+        heatmap_head.load_state_dict(state["heatmap_head"])
+    objective = build_objective(config, model, heatmap_head).train()
+    datasets = build_datasets(config, model.body)
+    sampler = MixtureSampler([len(d) for d in datasets], [s.weight for s in config.data], config.batch_size, config.seed)
+    batches = StepBatches(datasets, sampler, model.config.input_resolution, config.zoom)
+    total = 0.0
+    for step in range(config.steps):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            total += objective(*batches[step])["total"].item()
+    return total / config.steps
+
+
+@pytest.fixture(scope="module")
+def stage1_run(synth_images, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage1")
+    config = make_config(out, [{"kind": "synthetic", "path": str(synth_images)}], stage=1, steps=3)
+    train(config, progress=False)
+    return config, out
+
+
+def test_stage1_lowers_the_loss_and_writes_a_loadable_model(stage1_run):
+    config, out = stage1_run
+    before = _fixed_batch_loss(config)
+    after = _fixed_batch_loss(config, out / CHECKPOINT_NAME)
+    assert after < before
+    log = (out / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,lr,reprojection,joints_3d,joint_angles,betas,confidence,heatmap,total")
+    assert len(log) == 4
+
+    from comotion.model import CoMotion
+
+    model = CoMotion.from_pretrained(out / MODEL_NAME)
+    assert model.config.input_resolution == 256 and model.body.name == "anny-lowres"
+    image = torch.zeros(3, 64, 64, dtype=torch.uint8)
+    detections, _ = model.detect(model.prepare(image), conf_thr=0.0)
+    assert detections.keypoints_2d.shape[1:] == (27, 2)
+
+
+@pytest.mark.parametrize("stage,frames", [(2, 3), (3, 5)])
+def test_update_stages_lower_the_loss(stage1_run, synth_video, tmp_path, stage, frames):
+    _, stage1_out = stage1_run
+    # One clip window without random crops: every step trains on the same batch.
+    data = [{"kind": "synthetic", "path": str(synth_video)}]
+    config = make_config(
+        tmp_path, data, stage=stage, steps=3, frames=frames, zoom=(1.0, 1.0), optim={"lr": 1e-4, "warmup_steps": 1}
+    )
+    config.model.init = str(stage1_out / CHECKPOINT_NAME)
+    before = _fixed_batch_loss(config)
+    train(config, progress=False)
+    after = _fixed_batch_loss(config, tmp_path / CHECKPOINT_NAME)
+    assert after < before
+    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)
+    initial = torch.load(stage1_out / CHECKPOINT_NAME, weights_only=True)["network"]
+    # The detection module is frozen; the update module moved.
+    det = [k for k in initial if k.startswith("detection_module.")]
+    upd = [k for k in initial if k.startswith("update_module.") and initial[k].is_floating_point()]
+    assert all(torch.equal(state["network"][k], initial[k]) for k in det)
+    assert any(not torch.equal(state["network"][k], initial[k]) for k in upd)
+
+
+def test_update_stage_can_train_the_feature_fusion(stage1_run, synth_video, tmp_path):
+    from comotion.train.stages import normalize_images
+
+    _, stage1_out = stage1_run
+    data = [{"kind": "synthetic", "path": str(synth_video)}]
+    config = make_config(
+        tmp_path, data, stage=2, steps=2, frames=3, zoom=(1.0, 1.0), optim={"lr": 1e-4, "warmup_steps": 1},
+        objective={"min_track_oks": 0.0, "train_feature_fusion": True},
+    )  # fmt: skip
+    config.model.init = str(stage1_out / CHECKPOINT_NAME)
+    # The step-by-step detector pass equals the network's own forward.
+    torch.manual_seed(0)
+    model, heatmap_head, _ = build_model(config)
+    objective = build_objective(config, model, heatmap_head).train()
+    images, K = normalize_images(torch.rand(2, 3, 256, 256)), torch.tensor([[[300.0, 0, 128], [0, 300.0, 128]]] * 2)
+    with torch.no_grad():
+        expected = model.detection_module(images, K)
+        got = objective._detect(images, K)
+    for name in ("image_features", "betas", "delta_root_orient", "delta_body_pose", "trans", "conf"):
+        assert torch.allclose(getattr(got, name), getattr(expected, name), atol=1e-6), name
+
+    train(config, progress=False)
+    state = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=True)["network"]
+    initial = torch.load(stage1_out / CHECKPOINT_NAME, weights_only=True)["network"]
+    fusion = [k for k in initial if k.startswith("detection_module.fuse_features.") and ".dc2." not in k]
+    rest = [k for k in initial if k.startswith("detection_module.") and k not in fusion]
+    assert all(not torch.equal(state[k], initial[k]) for k in fusion)
+    assert all(torch.equal(state[k], initial[k]) for k in rest)
