@@ -197,3 +197,20 @@ def test_non_finite_loss_skips_the_update(synth_images, tmp_path, monkeypatch):
     torch.manual_seed(config.seed)
     initial = build_model(config)[0]._network_state_module().state_dict()
     assert all(torch.equal(initial[k], v) for k, v in _network(tmp_path).items())
+
+
+def test_export_model_from_an_unfinished_run(synth_images, tmp_path):
+    """A run stopped early still yields a model file that loads and equals the checkpoint."""
+    from comotion.model import CoMotion
+    from comotion.train.loop import export_model
+
+    config = make_config(tmp_path / "run", [{"kind": "synthetic", "path": str(synth_images)}], steps=4)
+    train(config, progress=False, until_step=1)
+    path = export_model(tmp_path / "run" / CHECKPOINT_NAME, tmp_path / "model.safetensors")
+    model = CoMotion.from_pretrained(path)
+    network = _network(tmp_path / "run")
+    state = model._network_state_module().state_dict()
+    assert state.keys() == network.keys()
+    assert all(torch.equal(state[k], network[k]) for k in state)
+    with pytest.raises(InputError, match="not a training checkpoint"):
+        export_model(path, tmp_path / "again.safetensors")

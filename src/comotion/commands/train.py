@@ -18,6 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--until", type=int, default=None, metavar="STEP", help="stop (with a checkpoint) after this step; --resume continues"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--export-model",
+        metavar="PATH",
+        default=None,
+        help="write the model file (.safetensors/.pt) from OUTPUT_DIR/checkpoint.pt and exit, without training",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +31,14 @@ def run(args: argparse.Namespace) -> int:
     from comotion.train import load_config, train
 
     config = load_config(args.config)
+    if args.export_model is not None:
+        from pathlib import Path
+
+        from comotion.train.loop import export_model
+
+        path = export_model(Path(config.output_dir) / "checkpoint.pt", args.export_model)
+        print(f"model written to {path}")
+        return 0
     if args.steps is not None:
         if args.steps < 1:
             raise InputError(f"--steps must be at least 1, got {args.steps}")
