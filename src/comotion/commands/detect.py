@@ -16,7 +16,11 @@ SINGLE_IMAGE_NMS = {"std": 0.15, "iou_thr": 0.4, "conf_thr": 0.25}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from comotion.commands.track import HelpFormatter
+    from comotion.commands.track import (
+        HelpFormatter,
+        add_camera_arguments,
+        add_model_arguments,
+    )
 
     parser.formatter_class = HelpFormatter
     parser.add_argument(
@@ -25,33 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", default=".", metavar="OUTDIR", help="folder for <stem>.npz / <stem>.json / overlays"
     )
-    parser.add_argument(
-        "--weights",
-        default="default",
-        metavar="NAME|PATH",
-        help="network weights: a built-in name or a checkpoint path",
-    )
-    parser.add_argument(
-        "--body-model",
-        default=None,
-        metavar="anny|PATH",
-        help="body model: 'anny' (free, built in) or a path to a SMPL neutral .pkl/.npz; default: the weights' own",
-    )
-    parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda (default: cuda if available)")
-    camera = parser.add_mutually_exclusive_group()
-    camera.add_argument(
-        "--intrinsics",
-        default=None,
-        metavar="FX,FY,CX,CY",
-        help="camera intrinsics in pixels (default: f = 2 max(H, W), centred)",
-    )
-    camera.add_argument(
-        "--fov",
-        type=float,
-        default=None,
-        metavar="DEG",
-        help="horizontal field of view in degrees instead of --intrinsics",
-    )
+    add_model_arguments(parser)
+    add_camera_arguments(parser)
     nms = parser.add_argument_group("candidate selection (defaults: the reference's single-image settings)")
     nms.add_argument("--std", type=float, default=SINGLE_IMAGE_NMS["std"], help="keypoint-similarity falloff (OKS std)")
     nms.add_argument(

@@ -40,15 +40,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = HelpFormatter
-    parser.add_argument(
-        "input",
-        metavar="INPUT",
-        help="video file (mp4, mov, avi, mkv, webm, ...), folder of images, camera index (0) or stream URL "
-        "(rtsp://, http://); or a .txt file listing one video per line; or, with --batch, a folder of videos",
-    )
-    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)")
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--body-model`` and ``--device``: the options :func:`load_model` reads."""
     parser.add_argument(
         "--weights",
         default="default",
@@ -64,13 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)"
     )
-    frames = parser.add_argument_group("frame selection")
-    frames.add_argument("--start", type=int, default=0, metavar="N", help="first source frame to process")
-    frames.add_argument("--max-frames", type=int, default=None, metavar="N", help="process at most N frames")
-    frames.add_argument("--stride", type=int, default=1, metavar="N", help="process every N-th frame")
-    frames.add_argument(
-        "--fps", type=float, default=None, help="frame rate of an image folder (videos and streams report their own)"
-    )
+
+
+def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--intrinsics`` or ``--fov``: the options ``Intrinsics.parse`` reads."""
     camera = parser.add_mutually_exclusive_group()
     camera.add_argument(
         "--intrinsics",
@@ -85,6 +75,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DEG",
         help="horizontal field of view in degrees instead of --intrinsics",
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        help="video file (mp4, mov, avi, mkv, webm, ...), folder of images, camera index (0) or stream URL "
+        "(rtsp://, http://); or a .txt file listing one video per line; or, with --batch, a folder of videos",
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if missing)")
+    add_model_arguments(parser)
+    frames = parser.add_argument_group("frame selection")
+    frames.add_argument("--start", type=int, default=0, metavar="N", help="first source frame to process")
+    frames.add_argument("--max-frames", type=int, default=None, metavar="N", help="process at most N frames")
+    frames.add_argument("--stride", type=int, default=1, metavar="N", help="process every N-th frame")
+    frames.add_argument(
+        "--fps", type=float, default=None, help="frame rate of an image folder (videos and streams report their own)"
+    )
+    add_camera_arguments(parser)
     out = parser.add_argument_group("outputs")
     out.add_argument(
         "--formats",
@@ -428,7 +438,7 @@ def run_job(model, job: Job, args, formats: set[str]) -> dict:
         "input": job.spec,
         "frames": frames_done,
         "tracks": len(ids_seen),
-        "tracks_after_cleanup": int(len(results.track_ids)) if args.cleanup and results is not None else None,
+        "tracks_after_cleanup": len(results.track_ids) if args.cleanup and results is not None else None,
         "seconds": round(seconds, 3),
         "fps": round(frames_done / seconds, 3) if seconds > 0 else None,
         "outputs": sorted(p.name for p in job.outdir.iterdir() if p.name != "done.json"),
@@ -447,7 +457,6 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    import torch
 
     formats = parse_formats(args.formats)
     for name, value, low in [
