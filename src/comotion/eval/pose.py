@@ -58,22 +58,33 @@ class PoseMatches:
     pred_rows: np.ndarray
 
 
-def match_oracle(gt: PoseGroundTruth, pred: PosePredictions) -> PoseMatches:
-    """Oracle-crop pairing: per annotated person, the same-frame prediction with the best box IoU."""
-    keypoints = pred.keypoints_for(gt.skeleton_2d)
-    pred_boxes = pose_metrics.keypoint_box(keypoints, np.ones(keypoints.shape[:2], bool))
+def _match_by_frame(gt: PoseGroundTruth, pred: PosePredictions, pair) -> PoseMatches:
+    """Pairs rows frame by frame: ``pair(g, p)`` gets one frame's ground-truth rows ``g`` and
+    (non-empty) prediction rows ``p`` and returns the matched ``(gt rows, prediction rows)``."""
     gt_rows, pred_rows = [], []
     for frame in np.unique(gt.frame_index):
         g = np.nonzero(gt.frame_index == frame)[0]
         p = np.nonzero(pred.frame_index == frame)[0]
         if len(p) == 0:
             continue
+        matched_gt, matched_pred = pair(g, p)
+        gt_rows.extend(matched_gt.tolist())
+        pred_rows.extend(matched_pred.tolist())
+    return PoseMatches(np.array(gt_rows, np.int64), np.array(pred_rows, np.int64))
+
+
+def match_oracle(gt: PoseGroundTruth, pred: PosePredictions) -> PoseMatches:
+    """Oracle-crop pairing: per annotated person, the same-frame prediction with the best box IoU."""
+    keypoints = pred.keypoints_for(gt.skeleton_2d)
+    pred_boxes = pose_metrics.keypoint_box(keypoints, np.ones(keypoints.shape[:2], bool))
+
+    def pair(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         iou = box_iou(gt.box[g], pred_boxes[p])
         best = iou.argmax(axis=1)
         has = iou[np.arange(len(g)), best] > 0
-        gt_rows.extend(g[has].tolist())
-        pred_rows.extend(p[best[has]].tolist())
-    return PoseMatches(np.array(gt_rows, np.int64), np.array(pred_rows, np.int64))
+        return g[has], p[best[has]]
+
+    return _match_by_frame(gt, pred, pair)
 
 
 def keypoint_distance_matrix(
@@ -93,19 +104,15 @@ def match_full_image(gt: PoseGroundTruth, pred: PosePredictions, max_distance: f
     """Full-image pairing: per frame, one-to-one Hungarian assignment on the normalised keypoint distance."""
     pred_keypoints = pred.keypoints_for(gt.skeleton_2d)
     normaliser = pose_metrics.box_normaliser(gt.box)
-    gt_rows, pred_rows = [], []
-    for frame in np.unique(gt.frame_index):
-        g = np.nonzero(gt.frame_index == frame)[0]
-        p = np.nonzero(pred.frame_index == frame)[0]
-        if len(p) == 0:
-            continue
+
+    def pair(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cost = keypoint_distance_matrix(gt.keypoints_2d[g], gt.valid_2d[g], normaliser[g], pred_keypoints[p])
         allowed = cost <= max_distance
         rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
         keep = allowed[rows, cols]
-        gt_rows.extend(g[rows[keep]].tolist())
-        pred_rows.extend(p[cols[keep]].tolist())
-    return PoseMatches(np.array(gt_rows, np.int64), np.array(pred_rows, np.int64))
+        return g[rows[keep]], p[cols[keep]]
+
+    return _match_by_frame(gt, pred, pair)
 
 
 @dataclass

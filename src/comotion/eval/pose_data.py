@@ -23,7 +23,6 @@ When ``coco_2d`` is absent, COCO-17 keypoints are taken from the 27 CoMotion key
 
 from __future__ import annotations
 
-import json
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 
 from comotion.errors import InputError
 from comotion.eval.pose_metrics import keypoint_box
+from comotion.eval.tracking_data import read_json
 
 NUM_KEYPOINTS = 27
 SMPL_BODY_JOINTS = 22  # the first 22 of CoMotion's 27 keypoints are SMPL joints 0..21
@@ -109,12 +109,7 @@ def _joint_count(skeleton: str) -> int:
 
 
 def _load_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object with 'images' and 'annotations'")
     return data

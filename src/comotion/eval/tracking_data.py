@@ -142,17 +142,22 @@ def parse_ignore_regions(xs, ys, path: Path, where: str) -> list[np.ndarray]:
     return regions
 
 
+def read_json(path: Path):
+    """Parse a JSON file; a missing or unparsable file is an :class:`InputError` naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+
+
 def read_image_info(path: Path) -> list[list[np.ndarray]]:
     """Read ``image_info.json``: the ignore polygons of each image, in list order.
 
     Checks that ``frame_index`` numbers the images 1, 2, ... in list order.
     """
-    try:
-        entries = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
+    entries = read_json(path)
     if not isinstance(entries, list):
         raise InputError(f"{path}: expected a JSON list of images, got {type(entries).__name__}")
     regions = []
