@@ -61,7 +61,6 @@ SCHEMA: dict[str, dict[str, tuple[str, tuple[int, ...], str]]] = {
         "conf_logit": ("float32", (), "detection confidence logit (apply a sigmoid)"),
     },
 }
-OPTIONAL_FIELDS = {("track", "coco_2d")}
 
 
 def _as_numpy(value) -> np.ndarray:

@@ -148,9 +148,14 @@ class FrameSource:
 # Video files (PyAV)
 
 
+def _quarter_turns(rotation: float) -> int:
+    """Counter-clockwise quarter turns (0..3) of a display-matrix rotation in degrees."""
+    return round(rotation / 90.0) % 4
+
+
 def _rotated(rgb: np.ndarray, rotation: int) -> np.ndarray:
     """Apply a display-matrix rotation (PyAV's ``frame.rotation``, counter-clockwise degrees)."""
-    quarter_turns = int(round(rotation / 90.0)) % 4
+    quarter_turns = _quarter_turns(rotation)
     return np.ascontiguousarray(np.rot90(rgb, k=quarter_turns)) if quarter_turns else rgb
 
 
@@ -191,7 +196,7 @@ class VideoSource(FrameSource):
         if first is None:
             raise InputError(f"{self.path}: video has no frames")
         height, width = first.height, first.width
-        if int(round(first.rotation / 90.0)) % 2:
+        if _quarter_turns(first.rotation) % 2:
             height, width = width, height
         if total is not None and start >= total:
             raise InputError(f"{self.path}: start frame {start} is past the end ({total} frames)")
@@ -240,8 +245,7 @@ class VideoSource(FrameSource):
                 number = round(float((first.pts - origin) * time_base * rate))
                 if 0 <= number <= self.start:
                     yield number, first
-                    for number, frame in enumerate(frames, start=number + 1):
-                        yield number, frame
+                    yield from enumerate(frames, start=number + 1)
                     return
             container.seek(origin, stream=stream, backward=True)
         yield from enumerate(self._decode(container))

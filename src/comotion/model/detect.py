@@ -24,7 +24,6 @@ from comotion.model.config import ModelConfig
 from comotion.model.encoder import ImageBackbone, RotaryIntrinsics
 
 NUM_BETAS = 10
-NUM_BODY_POSE = 69
 POSE_DECODER_SCALE = 0.3  # body-pose deltas are decoded at 0.3x (detection and update alike)
 NUM_LEVELS = 3
 

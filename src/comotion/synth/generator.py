@@ -53,22 +53,6 @@ class SynthConfig:
 
 
 @dataclass
-class RenderedFrame:
-    """One rendered frame and its buffers.
-
-    Attributes:
-        image: ``(H, W, 3)`` uint8 RGB (after camera effects).
-        depth: ``(H, W)`` float32 metres of the nearest surface, ``inf`` on the background.
-        owner: ``(H, W)`` int64 person slot of the nearest surface, -1 background,
-            :data:`OCCLUDER_OWNER` occluders.
-    """
-
-    image: np.ndarray
-    depth: np.ndarray
-    owner: np.ndarray
-
-
-@dataclass
 class GeneratedClip:
     """Output of :meth:`ClipGenerator.generate`: frames, ground truth, metadata, and (on request)
     the per-frame depth and owner buffers."""

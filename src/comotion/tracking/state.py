@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 import torch
 
-# Fields the update step changes (betas never change; bookkeeping is the tracker's).
-MOTION_FIELDS = ("pose", "trans", "keypoints_3d", "keypoints_2d", "hidden")
-
 
 @dataclass
 class TrackState:
