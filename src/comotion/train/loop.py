@@ -349,6 +349,10 @@ def train(
             bar.close()
         if log is not None:
             log.close()
+        if dist_info.enabled and dist.is_initialized():
+            # Exiting with a live gloo group can abort a rank at interpreter shutdown
+            # ("terminate called without an active exception"); tear it down explicitly.
+            dist.destroy_process_group()
     return output_dir
 
 
