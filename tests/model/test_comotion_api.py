@@ -132,3 +132,15 @@ def test_image_keys_values_are_cached_per_frame(model, image):
     cached = model.update(features, *tracks)
     fresh = model.update(dataclasses.replace(features, keys_values=None), *tracks)
     assert torch.equal(cached.trans, fresh.trans) and torch.equal(cached.hidden, first.hidden)
+
+
+def test_packaged_default_model_loads_and_runs():
+    """The weights shipped in the package rebuild the tiny model with the free body model."""
+    model = CoMotion.from_pretrained("default")
+    assert model.config.input_resolution == 256 and model.body.name == "anny"
+    image = torch.zeros(3, 120, 160, dtype=torch.uint8)
+    detections, features = model.detect(model.prepare(image))
+    assert detections.keypoints_2d.shape[1:] == (27, 2)
+    updated = model.update(features, detections.betas, detections.pose, detections.trans,
+                           detections.keypoints_3d, torch.zeros(len(detections.betas), model.config.update.hidden_dim))  # fmt: skip
+    assert updated.pose.shape == detections.pose.shape
