@@ -83,13 +83,13 @@ def prepare_output(outdir: Path) -> None:
 
 def synth_config(args):
     """The clip's :class:`~comotion.synth.SynthConfig` from ``--frames``, ``--size``, ``--people``."""
-    from comotion.commands.synth import _people_range
+    from comotion.commands.synth import parse_people_range
     from comotion.synth import SceneConfig, SynthConfig
 
     for option, value, low in (("--frames", args.frames, 2), ("--size", args.size, 64)):
         if value < low:
             raise InputError(f"{option} must be at least {low}, got {value}")
-    scene = SceneConfig(height=args.size, width=args.size, num_frames=args.frames, people=_people_range(args.people))
+    scene = SceneConfig(height=args.size, width=args.size, num_frames=args.frames, people=parse_people_range(args.people))
     return SynthConfig(scene=scene)
 
 

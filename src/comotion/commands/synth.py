@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _people_range(text: str) -> tuple[int, int]:
+def parse_people_range(text: str) -> tuple[int, int]:
     try:
         low, _, high = text.partition("-")
         people = (int(low), int(high or low))
@@ -70,7 +70,7 @@ def _config(args):
         height=args.size,
         width=args.size,
         num_frames=args.frames,
-        people=_people_range(args.people),
+        people=parse_people_range(args.people),
         motion=MotionConfig(fps=args.fps),
     )
     return SynthConfig(scene=scene, single_image=args.single_image)
