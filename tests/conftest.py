@@ -72,3 +72,22 @@ def fake_smpl_path(parity_dir: Path, tmp_path_factory) -> Path:
     dst = tmp_path_factory.mktemp("fake_smpl") / "SMPL_NEUTRAL.pkl"
     dst.write_bytes(gzip.decompress(src.read_bytes()))
     return dst
+
+
+@pytest.fixture(scope="session")
+def parity_model(parity_dir: Path, fake_smpl_path: Path, official_data_dir: Path):
+    """The parity folder's weights through the official-checkpoint path, with the fake SMPL body.
+
+    One instance for the whole session: the model, tracking and command tests all use it.
+    """
+    from comotion.model import CoMotion
+
+    from tests.model.model_fixtures import parity_model_config
+
+    return CoMotion.from_official(
+        parity_dir / "weights_detect.pt",
+        parity_dir / "weights_refine.pt",
+        fake_smpl_path,
+        official_data_dir / "extra_smpl_reference.pt",
+        config=parity_model_config(parity_dir),
+    )

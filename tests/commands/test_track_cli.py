@@ -421,19 +421,6 @@ def test_batch_reports_a_bad_video_and_goes_on(tmp_path, fake_model, capsys):
 # With the real network: the parity fixtures' small model, fake SMPL body and reference outputs
 
 
-@pytest.fixture(scope="module")
-def parity_model(parity_dir, official_data_dir, fake_smpl_path):
-    from comotion.model import CoMotion
-
-    return CoMotion.from_official(
-        parity_dir / "weights_detect.pt",
-        parity_dir / "weights_refine.pt",
-        fake_smpl_path,
-        extra_smpl_reference=official_data_dir / "extra_smpl_reference.pt",
-        config="parity-small",
-    )
-
-
 def test_detect_reproduces_the_reference_single_image_mode(tmp_path, parity_dir, parity_model, monkeypatch):
     monkeypatch.setattr(track_command, "load_model", lambda args: parity_model)
     image = parity_dir / "frames" / "e2e_512x512" / "000000.png"

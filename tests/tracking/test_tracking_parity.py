@@ -59,7 +59,7 @@ def reference_tracker_config(parity_dir) -> TrackerConfig:
 
 
 @pytest.fixture(scope="module")
-def e2e_runs(parity_dir, tracking_parity_model):
+def e2e_runs(parity_dir, parity_model):
     """Per e2e case: (case, frames, our per-frame results)."""
     files = sorted(parity_dir.glob("e2e_*.pt"))
     if not files:
@@ -70,7 +70,7 @@ def e2e_runs(parity_dir, tracking_parity_model):
         case = torch.load(path, weights_only=True)
         images = case_frames(parity_dir, case)
         config = reference_tracker_config(parity_dir)
-        tracker = Tracker(tracking_parity_model, config, image_size=tuple(case["image_res"]))
+        tracker = Tracker(parity_model, config, image_size=tuple(case["image_res"]))
         results = [tracker.step(image, case["K"][i]) for i, image in enumerate(images)]
         runs.append((case, images, results))
     return runs
@@ -126,8 +126,8 @@ def parse_mot(text: str) -> np.ndarray:
     return np.array([[float(v) for v in line.split(",")] for line in text.splitlines()]).reshape(-1, 10)
 
 
-def test_cleanup_boxes_and_mot_text_match(parity_dir, e2e_runs, tracking_parity_model):
-    body = tracking_parity_model.body
+def test_cleanup_boxes_and_mot_text_match(parity_dir, e2e_runs, parity_model):
+    body = parity_model.body
     cleanup_config = CleanupConfig(**parity_settings(parity_dir)["cleanup_kwargs"])
     for case, _, results in e2e_runs:
         ref = case["cleanup"]
@@ -202,9 +202,9 @@ def test_cleanup_of_a_results_table_matches(parity_dir, e2e_runs):
         np.testing.assert_allclose(cleaned.trans, ref["preds"]["trans"].numpy(), rtol=0, atol=CONTINUOUS_ATOL)
 
 
-def test_fixed_quirks_run_keeps_ids_increasing(parity_dir, tracking_parity_model, e2e_runs):
+def test_fixed_quirks_run_keeps_ids_increasing(parity_dir, parity_model, e2e_runs):
     for case, images, _ in e2e_runs:
-        tracker = Tracker(tracking_parity_model, TrackerConfig.fixed())
+        tracker = Tracker(parity_model, TrackerConfig.fixed())
         last_id = 0
         for image, K in zip(images, case["K"]):
             result = tracker.step(image, K)
