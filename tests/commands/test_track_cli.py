@@ -144,7 +144,7 @@ def fake_model(monkeypatch):
     module.CoMotion = FakeCoMotion
     module.with_fixes = lambda config: FakeConfig(fixed=True)
     monkeypatch.setitem(sys.modules, "comotion.model", module)
-    monkeypatch.setattr(track_command, "tracker_config", lambda fixed: FakeConfig(fixed))
+    monkeypatch.setattr(track_command, "tracker_config", lambda model, args: FakeConfig(args.fixed_quirks))
     FakeCoMotion.loaded = []
     FakeCoMotion.configs = []
     FakeTracker.interrupt_at = None
@@ -267,6 +267,7 @@ def test_track_image_folder_with_frame_selection(tmp_path, fake_model):
         (["track", "{video}", "--intrinsics", "1,2"], "fx,fy,cx,cy"),
         (["track", "{video}", "--shard", "3/2"], "RANK/WORLD"),
         (["track", "{video}", "--fps", "0"], "--fps"),
+        (["track", "{video}", "--tracker-setting", "init_conf=0.5"], "unknown name 'init_conf'"),
         (["detect", "{tmp}/garbage.png"], "garbage.png"),
     ],
 )
@@ -451,3 +452,20 @@ def test_track_reproduces_the_reference_run_and_mot_file(tmp_path, parity_dir, p
     assert (out / "e2e_512x512.txt").read_text() == (parity_dir / "e2e_512x512_mot.txt").read_text()
     kept = sorted({int(line.split(",")[1]) for line in (out / "e2e_512x512.txt").read_text().splitlines()})
     assert sorted(p.name for p in (out / "motion").iterdir()) == [f"track_{i:04d}.bvh" for i in kept]
+
+
+def test_tracker_config_layers_defaults_stored_settings_and_options():
+    from comotion import TrackerConfig
+
+    class StoredSettings:
+        def tracker_config(self, fixed_quirks):
+            base = TrackerConfig.fixed if fixed_quirks else TrackerConfig
+            return base(init_conf_thr=0.5, init_match_thr=0.4)
+
+    args = types.SimpleNamespace(fixed_quirks=False, tracker_setting=["init_match_thr=0.6", "young_age=4"])
+    config = track_command.tracker_config(StoredSettings(), args)
+    assert (config.init_conf_thr, config.init_match_thr, config.young_age) == (0.5, 0.6, 4)
+    assert not config.shot_cut_reset
+    args = types.SimpleNamespace(fixed_quirks=True, tracker_setting=[])
+    config = track_command.tracker_config(StoredSettings(), args)
+    assert config.shot_cut_reset and config.init_conf_thr == 0.5

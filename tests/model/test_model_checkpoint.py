@@ -152,3 +152,42 @@ def test_unpackaged_body_model_must_be_given(tiny_model, tmp_path, monkeypatch):
     monkeypatch.undo()
     loaded = CoMotion.from_pretrained(path, body_model="anny-lowres")
     assert loaded.body.name == "anny-lowres"
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_tracker_settings_travel_with_the_weights(tiny_model, tmp_path, suffix, monkeypatch):
+    monkeypatch.setattr(tiny_model, "tracker_settings", {"init_conf_thr": 0.55, "init_match_thr": 0.4})
+    loaded = CoMotion.from_pretrained(tiny_model.save(tmp_path / f"model{suffix}"))
+    assert loaded.tracker_settings == {"init_conf_thr": 0.55, "init_match_thr": 0.4}
+    config = loaded.tracker_config()
+    assert (config.init_conf_thr, config.init_match_thr, config.overlap_thr) == (0.55, 0.4, 0.6)
+    assert loaded.tracker_config(fixed_quirks=True).shot_cut_reset
+    assert loaded.tracker().config.init_conf_thr == 0.55
+    assert loaded.tracker(init_conf_thr=0.3).config.init_conf_thr == 0.3
+
+
+def test_weights_without_tracker_settings_use_the_reference_defaults(tiny_model, tmp_path):
+    from comotion import TrackerConfig
+
+    loaded = CoMotion.from_pretrained(tiny_model.save(tmp_path / "model.safetensors"))
+    assert loaded.tracker_settings == {}
+    assert loaded.tracker_config() == TrackerConfig()
+
+
+@pytest.mark.parametrize("settings, message", [({"no_such": 1}, "unknown tracker setting"), ({"ema_coef": 1.5}, "ema_coef")])
+def test_bad_stored_tracker_settings_are_named(tiny_model, tmp_path, monkeypatch, settings, message):
+    monkeypatch.setattr(tiny_model, "tracker_settings", settings)
+    path = tiny_model.save(tmp_path / "model.pt")
+    with pytest.raises(InputError, match=message):
+        CoMotion.from_pretrained(path)
+
+
+def test_half_precision_file_is_half_the_size_and_loads_as_float32(tiny_model, tmp_path):
+    full = tiny_model.save(tmp_path / "full.safetensors")
+    half = tiny_model.save(tmp_path / "half.safetensors", half=True)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded = CoMotion.from_pretrained(half)
+    ours, theirs = tiny_model._network_state_module().state_dict(), loaded._network_state_module().state_dict()
+    for key in ours:
+        assert theirs[key].dtype == ours[key].dtype, key
+        torch.testing.assert_close(theirs[key], ours[key].half().to(ours[key].dtype), rtol=0, atol=0)

@@ -235,3 +235,30 @@ def test_padded_output_keeps_oldest_and_pads_with_zeros():
     empty = make_engine().step(detections([]), RecordingUpdate()).padded()
     assert all(value.abs().sum() == 0 for value in empty.values())
     assert empty["betas"].shape == (1, 48, 10)
+
+
+def test_parse_tracker_settings_types_each_field():
+    from comotion.tracking.config import parse_tracker_settings
+
+    settings = parse_tracker_settings(["init_conf_thr=0.5", "young_age = 4", "shot_cut_reset=true", "fix_collapse_rule3=0"])
+    assert settings == {"init_conf_thr": 0.5, "young_age": 4, "shot_cut_reset": True, "fix_collapse_rule3": False}
+    assert isinstance(settings["young_age"], int)
+    assert parse_tracker_settings([]) == {}
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("init_conf_thr", "expected NAME=VALUE"),
+        ("no_such=1", "unknown name 'no_such'"),
+        ("young_age=2.5", "young_age takes a int"),
+        ("shot_cut_reset=maybe", "shot_cut_reset takes a bool"),
+        ("init_conf_thr=high", "init_conf_thr takes a float"),
+    ],
+)
+def test_parse_tracker_settings_names_the_bad_item(item, message):
+    from comotion.errors import InputError
+    from comotion.tracking.config import parse_tracker_settings
+
+    with pytest.raises(InputError, match=message):
+        parse_tracker_settings([item])

@@ -214,3 +214,6 @@ def test_export_model_from_an_unfinished_run(synth_images, tmp_path):
     assert all(torch.equal(state[k], network[k]) for k in state)
     with pytest.raises(InputError, match="not a training checkpoint"):
         export_model(path, tmp_path / "again.safetensors")
+    half = CoMotion.from_pretrained(export_model(tmp_path / "run" / CHECKPOINT_NAME, tmp_path / "half.safetensors", half=True))
+    state = half._network_state_module().state_dict()
+    assert all(torch.equal(state[k], network[k].half().to(network[k].dtype)) for k in state)

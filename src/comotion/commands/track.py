@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 
 from comotion.errors import ComotionError, InputError
@@ -119,6 +119,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--flush-every", type=int, default=100, metavar="N", help="write results to disk at least every N frames"
+    )
+    parser.add_argument(
+        "--tracker-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a tracker threshold (a TrackerConfig field, e.g. init_conf_thr=0.5; repeatable); applied over "
+        "the reference defaults and the settings stored with the weights",
     )
     parser.add_argument(
         "--fixed-quirks",
@@ -246,11 +254,14 @@ def load_model(args):
     return model
 
 
-def tracker_config(fixed_quirks: bool):
-    """The tracker's configuration: the reference's defaults, or its fixed-quirks variant."""
-    from comotion import TrackerConfig
+def tracker_config(model, args):
+    """The tracker's configuration: the reference's defaults (or its fixed-quirks variant), then
+    the settings stored with the weights, then ``--tracker-setting`` options."""
+    from comotion.tracking.config import parse_tracker_settings
 
-    return TrackerConfig.fixed() if fixed_quirks else TrackerConfig()
+    config = model.tracker_config(args.fixed_quirks)
+    settings = parse_tracker_settings(args.tracker_setting)
+    return replace(config, **settings) if settings else config
 
 
 def _numpy(tensor):
@@ -381,7 +392,7 @@ def run_job(model, job: Job, args, formats: set[str]) -> dict:
     for path in stale:
         path.unlink(missing_ok=True)
     body = model.body
-    config = tracker_config(args.fixed_quirks)
+    config = tracker_config(model, args)
     info = source.info
     first_K = intrinsics.matrix(info.height, info.width)
     header = {
@@ -457,8 +468,10 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
+    from comotion.tracking.config import parse_tracker_settings
 
     formats = parse_formats(args.formats)
+    parse_tracker_settings(args.tracker_setting)  # a bad setting fails before the model loads
     for name, value, low in [
         ("--stride", args.stride, 1),
         ("--start", args.start, 0),

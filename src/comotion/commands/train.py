@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="write the model file (.safetensors/.pt) from OUTPUT_DIR/checkpoint.pt and exit, without training",
     )
+    parser.add_argument("--half", action="store_true", help="with --export-model: store the weights as float16")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
         from comotion.train.loop import export_model
 
-        path = export_model(Path(config.output_dir) / "checkpoint.pt", args.export_model)
+        path = export_model(Path(config.output_dir) / "checkpoint.pt", args.export_model, half=args.half)
         print(f"model written to {path}")
         return 0
     if args.steps is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -137,12 +138,34 @@ def read_mean_pose(extra_reference: Path) -> torch.Tensor:
     return mean_pose.reshape(72).float()
 
 
-def save_model_file(path: str | Path, config: dict, state_dict: dict[str, torch.Tensor], body_model: str) -> Path:
-    """Write our single-file format (``.safetensors`` or anything else = ``torch.save``)."""
+def save_model_file(
+    path: str | Path,
+    config: dict,
+    state_dict: dict[str, torch.Tensor],
+    body_model: str,
+    tracker: dict | None = None,
+    half: bool = False,
+) -> Path:
+    """Write our single-file format (``.safetensors`` or anything else = ``torch.save``).
+
+    Args:
+        tracker: :class:`~comotion.tracking.TrackerConfig` fields tuned for these weights (the
+            tracker starts from them instead of the reference defaults); ``None``/empty: none.
+        half: store floating-point tensors as float16 (half the size; loading casts back to
+            float32).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": config, "body_model": body_model}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "config": config,
+        "body_model": body_model,
+        "tracker": dict(tracker or {}),
+    }
     if path.suffix == ".safetensors":
         save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in meta.items()})
     else:
@@ -150,8 +173,19 @@ def save_model_file(path: str | Path, config: dict, state_dict: dict[str, torch.
     return path
 
 
-def load_model_file(path: str | Path) -> tuple[dict, dict[str, torch.Tensor], str]:
-    """Read our single-file format -> ``(config dict, state dict, body-model name)``."""
+@dataclass
+class ModelFile:
+    """What :func:`load_model_file` read: config dict, float32 state dict, body-model name and
+    the tracker settings stored with the weights (empty when none)."""
+
+    config: dict
+    state_dict: dict[str, torch.Tensor]
+    body_model: str
+    tracker: dict
+
+
+def load_model_file(path: str | Path) -> ModelFile:
+    """Read our single-file format (float16-stored tensors come back as float32)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
@@ -176,4 +210,8 @@ def load_model_file(path: str | Path) -> tuple[dict, dict[str, torch.Tensor], st
         raise InputError(
             f"{path}: model file version {meta.get('version')} is not supported (expected {FORMAT_VERSION})"
         )
-    return meta["config"], state_dict, str(meta.get("body_model", "anny"))
+    tracker = meta.get("tracker") or {}
+    if not isinstance(tracker, dict):
+        raise InputError(f"{path}: 'tracker' metadata must be a mapping of tracker settings")
+    state_dict = {k: v.float() if v.dtype == torch.float16 else v for k, v in state_dict.items()}
+    return ModelFile(meta["config"], state_dict, str(meta.get("body_model", "anny")), tracker)

@@ -136,6 +136,8 @@ class CoMotion(nn.Module):
         # Tensor methods only (no factory functions): the loaders build models under torch.device("meta").
         mean_pose = reference_mean_pose() if mean_pose is None else mean_pose.detach().float()
         self.register_buffer("mean_pose", mean_pose.reshape(72).clone())
+        # TrackerConfig fields tuned for these weights (saved with them); empty = reference defaults.
+        self.tracker_settings: dict = {}
 
     @property
     def device(self) -> torch.device:
@@ -217,25 +219,28 @@ class CoMotion(nn.Module):
                     )
                 body_model = found[0]
             return cls.from_official(detection, refine, body_model, device=device)
-        config_dict, state_dict, body_name = load_model_file(path)
-        config = ModelConfig.from_dict(config_dict)
-        body = _resolve_body(body_model, body_name)
+        model_file = load_model_file(path)
+        config = ModelConfig.from_dict(model_file.config)
+        body = _resolve_body(body_model, model_file.body_model)
+        state_dict = model_file.state_dict
         mean_pose = state_dict.get("mean_pose")
         if not isinstance(mean_pose, torch.Tensor) or mean_pose.numel() != 72:
             raise InputError(f"model file {path}: no 72-value mean_pose")
         with torch.device("meta"):  # weights come from the file: skip random initialisation
             model = cls(config, body, mean_pose)
         load_strict(model._network_state_module(), state_dict, f"model file {path}", assign=True)
+        model.tracker_settings = _checked_tracker_settings(model_file.tracker, f"model file {path}")
         return model.eval().to(device)
 
     def _network_state_module(self) -> nn.Module:
         """The part of the model our file format stores: both networks and the mean pose, not the body."""
         return _NetworkState(self)
 
-    def save(self, path: str | Path) -> Path:
-        """Write config, weights, mean pose and body-model name as one file (``.safetensors`` or ``.pt``)."""
+    def save(self, path: str | Path, half: bool = False) -> Path:
+        """Write config, weights, mean pose, body-model name and ``tracker_settings`` as one file
+        (``.safetensors`` or ``.pt``); ``half`` stores the weights as float16 (half the size)."""
         state = self._network_state_module().state_dict()
-        return save_model_file(path, self.config.to_dict(), state, self.body.name)
+        return save_model_file(path, self.config.to_dict(), state, self.body.name, self.tracker_settings, half)
 
     # ----------------------------------------------------------------------------------------
     # Inference
@@ -334,14 +339,36 @@ class CoMotion(nn.Module):
             )
 
     def tracker(self, config=None, **overrides):
-        """A :class:`comotion.tracking.Tracker` running this model (``overrides`` replace config fields)."""
-        from comotion.tracking.config import TrackerConfig
+        """A :class:`comotion.tracking.Tracker` running this model.
+
+        ``config=None`` starts from :meth:`tracker_config`; ``overrides`` replace config fields.
+        """
         from comotion.tracking.tracker import Tracker
 
-        config = TrackerConfig() if config is None else config
+        config = self.tracker_config() if config is None else config
         if overrides:
             config = dataclasses.replace(config, **overrides)
         return Tracker(self, config)
+
+    def tracker_config(self, fixed_quirks: bool = False):
+        """The reference :class:`~comotion.tracking.TrackerConfig` (or its fixed-quirks variant)
+        with the settings stored with these weights applied (none for the official weights)."""
+        from comotion.tracking.config import TrackerConfig
+
+        if fixed_quirks:
+            return TrackerConfig.fixed(**self.tracker_settings)
+        return TrackerConfig(**self.tracker_settings)
+
+
+def _checked_tracker_settings(settings: dict, what: str) -> dict:
+    from comotion.tracking.config import TrackerConfig
+
+    known = {f.name for f in dataclasses.fields(TrackerConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise InputError(f"{what}: unknown tracker setting(s) {', '.join(unknown)}")
+    TrackerConfig(**settings)  # range checks, one-line InputError
+    return dict(settings)
 
 
 def _full_precision(device: torch.device):

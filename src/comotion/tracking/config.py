@@ -130,3 +130,32 @@ class TrackerConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def parse_tracker_settings(items: list[str]) -> dict:
+    """``["init_conf_thr=0.5", "shot_cut_reset=true", ...]`` -> typed :class:`TrackerConfig` fields.
+
+    Raises :class:`InputError` naming the item for a missing ``=``, an unknown field or a value
+    of the wrong type.
+    """
+    types = {f.name: f.type for f in dataclasses.fields(TrackerConfig)}
+    settings = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep:
+            raise InputError(f"tracker setting {item!r}: expected NAME=VALUE")
+        if name not in types:
+            raise InputError(f"tracker setting {item!r}: unknown name {name!r}; known: {', '.join(types)}")
+        kind = types[name]
+        try:
+            if kind == "bool":
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                value = text.lower() in ("true", "1")
+            else:
+                value = {"int": int, "float": float}[kind](text)
+        except ValueError:
+            raise InputError(f"tracker setting {item!r}: {name} takes a {kind}, got {text!r}") from None
+        settings[name] = value
+    return settings

@@ -141,11 +141,12 @@ def build_model(config: TrainConfig) -> tuple[CoMotion, KeypointHeatmapHead, dic
     return model.train(), heatmap_head, source
 
 
-def export_model(checkpoint_path: str | Path, output_path: str | Path) -> Path:
+def export_model(checkpoint_path: str | Path, output_path: str | Path, half: bool = False) -> Path:
     """Write the network of a training checkpoint as a model file (our single-file format).
 
     Lets a run that is stopped before its last step (``--until``, SIGTERM) still produce a file
     that ``CoMotion.from_pretrained`` loads; the auxiliary heatmap head is not part of it.
+    ``half`` stores the weights as float16.
     """
     checkpoint_path = Path(checkpoint_path)
     if not is_training_checkpoint(checkpoint_path):
@@ -153,7 +154,7 @@ def export_model(checkpoint_path: str | Path, output_path: str | Path) -> Path:
     source = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     model = CoMotion(ModelConfig.from_dict(source["model_config"]), load_body_model(source["body_model"]))
     model._network_state_module().load_state_dict(source["network"])
-    return model.save(output_path)
+    return model.save(output_path, half=half)
 
 
 def _copy_pose_decoder(model: CoMotion) -> None:

@@ -1,0 +1,47 @@
+"""tools/tune_tracker.py: the grid, scoring on held-out clips, and storing the best setting."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from comotion.body import load_body_model
+from comotion.model import CoMotion, get_preset
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "tune_tracker.py"
+
+
+@pytest.fixture(scope="module")
+def tune():
+    spec = importlib.util.spec_from_file_location("tune_tracker", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grid_is_every_combination(tune):
+    assert tune.grid_settings(["a=1,2", "b=3"]) == [["a=1", "b=3"], ["a=2", "b=3"]]
+    assert tune.grid_settings([]) == [[]]
+
+
+def test_tunes_and_writes_the_best_setting(tune, tmp_path, capsys):
+    torch.manual_seed(0)
+    weights = CoMotion(get_preset("tiny"), load_body_model("anny-lowres")).save(tmp_path / "random.safetensors")
+    out = tmp_path / "tuned.safetensors"
+    argv = [
+        "--weights", str(weights), "--grid", "init_conf_thr=0.3,0.9", "--seeds", "1000", "--frames", "3",
+        "--size", "64", "--people", "1-1", "--workdir", str(tmp_path / "work"), "--write", str(out), "--half",
+    ]  # fmt: skip
+    assert tune.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("MOTA") == 3 and "init_conf_thr=0.3" in printed and "init_conf_thr=0.9" in printed
+    best = printed.split("best: ")[1].split()[0]
+    tuned = CoMotion.from_pretrained(out, body_model="anny-lowres")
+    assert tuned.tracker_settings == {"init_conf_thr": float(best.split("=")[1])}
+    assert out.stat().st_size < 0.55 * weights.stat().st_size
+
+
+def test_unknown_setting_is_one_line(tune, tmp_path, capsys):
+    assert tune.main(["--grid", "no_such=1", "--workdir", str(tmp_path)]) == 2
+    assert "unknown name 'no_such'" in capsys.readouterr().err
