@@ -63,6 +63,7 @@ def score_setting(model, args, settings: list[str]) -> list[dict]:
         shutil.copytree(root / "posetrack21", out / "posetrack21")
         track_args = demo.track_arguments(clip_args, clip, out, quiet=True)
         track_args.tracker_setting = list(settings)
+        track_args.cleanup = args.cleanup
         job = track.Job(track_args.input, demo.SEQUENCE, out)
         track.run_job(model, job, track_args, track.parse_formats("tracks,mot"))
         scores.append(demo.score_run(out, clip.path))
@@ -79,6 +80,9 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--cleanup", action=argparse.BooleanOptionalAction, default=True, help="score the cleaned output (as the demo)"
+    )
     parser.add_argument("--workdir", default="runs/tune", help="clips and runs go here (clips are reused)")
     parser.add_argument("--write", metavar="PATH", help="save the model with the best setting stored in it")
     parser.add_argument("--half", action="store_true", help="with --write: store the weights as float16")

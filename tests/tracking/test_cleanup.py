@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -181,3 +182,37 @@ def test_mot_rows_from_mesh_boxes():
         SquareBody(), torch.zeros(1, 10), torch.zeros(1, 72), trans[:1], [0], [7], K, (100, 100), fixed_quirks=True
     )
     assert fixed == "1,7,1.00,1.00,44.00,84.00,1,0,0,0\n"
+
+
+def test_cleanup_for_a_tracker_shares_its_kernel_and_threshold():
+    from comotion.tracking.config import TrackerConfig
+
+    assert CleanupConfig.for_tracker(TrackerConfig()) == CleanupConfig()
+    assert CleanupConfig.for_tracker(TrackerConfig(), fixed_quirks=True) == CleanupConfig.fixed()
+    wide = CleanupConfig.for_tracker(TrackerConfig(similarity_std=0.2, init_conf_thr=0.5, similarity_normalizer=512.0))
+    assert (wide.similarity_std, wide.detection_conf_thr, wide.similarity_normalizer) == (0.2, 0.5, 512.0)
+    assert wide.min_match_score == CleanupConfig().min_match_score
+
+
+def test_track_command_cleanup_reads_the_tracker_settings_from_the_header():
+    from comotion.commands.track import apply_cleanup
+    from comotion.tracking.config import TrackerConfig
+
+    # One track 30 px beside its detections in every frame: too far for the reference kernel
+    # (similarity < 0.6), close enough for a kernel three times as wide.
+    frames = 3
+    keypoints = np.stack([person_keypoints(300.0, 300.0).numpy() for _ in range(frames)])
+    detections = keypoints + np.array([30.0, 0.0], np.float32)
+    def results(config):
+        return TrackResults(
+            header={} if config is None else {"config": dataclasses.asdict(config)},
+            frame_index=np.arange(frames),
+            track_id=np.ones(frames, np.int64),
+            keypoints_2d=keypoints,
+            betas=np.ones((frames, 10), np.float32),
+            frames=FrameTable(np.arange(frames), np.zeros((frames, 2, 3), np.float32), np.tile(np.array(IMAGE, np.int32), (frames, 1))),
+            detections=DetectionTable(np.arange(frames), detections, np.full(frames, 2.0, np.float32)),
+        )
+    assert len(apply_cleanup(results(None), fixed_quirks=False)) == 0
+    assert len(apply_cleanup(results(TrackerConfig()), fixed_quirks=False)) == 0
+    assert len(apply_cleanup(results(TrackerConfig(similarity_std=0.24)), fixed_quirks=False)) == frames

@@ -330,10 +330,16 @@ def render_overlay(image, tracks, body, K, style: str):
 
 
 def apply_cleanup(results, fixed_quirks: bool):
-    """The reference's offline cleanup on loaded results: the kept rows, in the reference order."""
-    from comotion.tracking.cleanup import cleanup_results
+    """The reference's offline cleanup on loaded results: the kept rows, in the reference order.
 
-    return cleanup_results(results, fixed_quirks=fixed_quirks)
+    It judges tracks with the similarity settings of the tracker that produced them (recorded in
+    the results header; the reference tracker gives the reference cleanup)."""
+    from comotion.tracking.cleanup import CleanupConfig, cleanup_results
+    from comotion.tracking.config import TrackerConfig
+
+    recorded = results.header.get("config")
+    tracker = TrackerConfig(**recorded) if isinstance(recorded, dict) else TrackerConfig()
+    return cleanup_results(results, config=CleanupConfig.for_tracker(tracker, fixed_quirks))
 
 
 def export_run(job: Job, body, formats: set[str], args, fps: float | None):

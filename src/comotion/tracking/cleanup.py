@@ -16,6 +16,7 @@ text of the kept rows comes from :func:`format_mot_rows`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,21 @@ class CleanupConfig:
         }
         fixes.update(overrides)
         return cls(**fixes)
+
+    @classmethod
+    def for_tracker(cls, tracker, fixed_quirks: bool = False) -> CleanupConfig:
+        """Cleanup that judges agreement as ``tracker`` (a :class:`TrackerConfig`) does: with its
+        similarity kernel width and normaliser, and its track-start confidence as the detection
+        threshold.  The reference uses 0.08, 1024 and 0.2 in both places, so the reference tracker
+        gives the reference cleanup; a model whose tracker settings widen the kernel (a less
+        precise network, docs/tracking.md) gets a cleanup that does not discard all its tracks."""
+        base = cls.fixed() if fixed_quirks else cls()
+        return dataclasses.replace(
+            base,
+            similarity_std=tracker.similarity_std,
+            similarity_normalizer=tracker.similarity_normalizer,
+            detection_conf_thr=tracker.init_conf_thr,
+        )
 
     def normalizer(self, image_size: tuple[int, int]) -> float:
         return float(max(image_size)) if self.normalize_by_image else self.similarity_normalizer
