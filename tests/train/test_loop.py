@@ -107,10 +107,12 @@ path = "{data}"
 
 
 def test_shipped_configs_parse():
-    for stage in (1, 2, 3):
-        config = load_config(REPO / "configs" / f"tiny_stage{stage}.toml")
-        assert config.stage == stage
-        assert config.frames == 1 if stage == 1 else config.frames >= 8
+    paths = sorted((REPO / "configs").glob("tiny_stage*.toml"))
+    assert len(paths) >= 3
+    for path in paths:
+        config = load_config(path)
+        assert path.stem.startswith(f"tiny_stage{config.stage}")
+        assert config.frames == 1 if config.stage == 1 else config.frames >= 8
 
 
 def test_config_errors_name_the_problem(tmp_path):
@@ -217,3 +219,49 @@ def test_export_model_from_an_unfinished_run(synth_images, tmp_path):
     half = CoMotion.from_pretrained(export_model(tmp_path / "run" / CHECKPOINT_NAME, tmp_path / "half.safetensors", half=True))
     state = half._network_state_module().state_dict()
     assert all(torch.equal(state[k], network[k].half().to(network[k].dtype)) for k in state)
+
+
+def test_sigterm_to_the_whole_process_group_still_checkpoints(synth_images, tmp_path):
+    """Schedulers (Slurm, Kubernetes, a shell's kill -- -PGID) signal every process of a job,
+    data-loading workers included.  The run must still write its checkpoint and exit cleanly
+    instead of dying on the killed worker."""
+    import time
+
+    output_dir = tmp_path / "run"
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f"""
+stage = 1
+output_dir = "{output_dir}"
+steps = 1000
+batch_size = 2
+seed = 3
+threads = 1
+num_workers = 1
+log_every = 1
+checkpoint_every = 1000
+checkpoint_minutes = 1000.0
+[model]
+preset = "tiny"
+body_model = "anny-lowres"
+[[data]]
+kind = "synthetic"
+path = "{synth_images}"
+"""
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "comotion", "train", str(config), "--no-progress"],
+        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = output_dir / "log.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= 3:  # header + 2 steps
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, process.communicate()
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    state = torch.load(output_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+    assert 2 <= state["step"] < 1000

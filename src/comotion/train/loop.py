@@ -200,6 +200,12 @@ class _StopFlag:
         self.raised = True
 
 
+def _ignore_sigterm(worker_id: int) -> None:
+    """Data-loading workers leave SIGTERM to the main process: schedulers signal every process
+    of a job, and a worker killed under the main loop would crash it before it checkpoints."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def train(
     config: TrainConfig, resume: bool = False, device: str | None = None, progress: bool = True, until_step: int | None = None
 ) -> Path:
@@ -265,6 +271,7 @@ def train(
         num_workers=config.num_workers,
         persistent_workers=False,
         generator=torch.Generator().manual_seed(config.seed),
+        worker_init_fn=_ignore_sigterm,
     )
     names = LOSS_NAMES if config.stage == 1 else UPDATE_LOSS_NAMES
     log = _CsvLog(output_dir / "log.csv", ["step", "lr", *names, "total", "grad_norm", "skipped_steps", "samples_per_s", "elapsed_s"]) if dist_info.is_main else None
