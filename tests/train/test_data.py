@@ -34,8 +34,23 @@ def test_synthetic_items_and_targets(synth_images, synth_video):
     assert len(video) == 2  # windows start at 0 and 2 of 6 frames
     clip = video.load(1)
     assert clip.images.shape == (4, 3, 64, 64) and clip.valid.shape[0] == 4
-    with pytest.raises(InputError, match="consecutive video frames"):
+    with pytest.raises(InputError, match="video frames 1 apart"):
         SyntheticClips(synth_images, num_frames=4)
+
+
+def test_frame_step_takes_every_nth_frame(synth_video):
+    every = SyntheticClips(synth_video, num_frames=6).load(0)
+    strided = SyntheticClips(synth_video, num_frames=3, window_stride=1, frame_step=2)
+    assert len(strided) == 2  # windows 0,2,4 and 1,3,5 of 6 frames
+    for index, frames in ((0, [0, 2, 4]), (1, [1, 3, 5])):
+        sample = strided.load(index)
+        assert torch.equal(sample.images, every.images[frames])
+        assert torch.equal(sample.keypoints_2d, every.keypoints_2d[frames])
+        assert torch.equal(sample.K, every.K[frames])
+    with pytest.raises(InputError, match="3 video frames 3 apart"):
+        SyntheticClips(synth_video, num_frames=3, frame_step=3)
+    with pytest.raises(InputError, match="frame_step must be at least 1"):
+        SyntheticClips(synth_video, num_frames=2, frame_step=0)
 
 
 def test_crop_moves_keypoints_and_intrinsics_consistently(synth_video):

@@ -30,6 +30,8 @@ class DataSource:
         pseudo_labels: optional SMPL pseudo-label npz for ``coco``/``posetrack``.
         pan_zoom: make multi-frame items from single frames by a panning/zooming crop.
         min_visible_fraction: ``synthetic``: less visible people are not detection targets.
+        frame_step: ``synthetic``: multi-frame items take every ``frame_step``-th frame of a
+            clip (faster motion between steps of the unroll).
     """
 
     kind: str
@@ -39,6 +41,7 @@ class DataSource:
     pseudo_labels: str = ""
     pan_zoom: bool = False
     min_visible_fraction: float = 0.1
+    frame_step: int = 1
 
 
 @dataclass
@@ -124,6 +127,8 @@ class TrainConfig:
                 raise InputError(f"data source {source.path!r}: kind {source.kind!r} unknown; choose one of {', '.join(DATA_KINDS)}")
             if source.weight <= 0:
                 raise InputError(f"data source {source.path!r}: weight must be positive, got {source.weight}")
+            if source.frame_step < 1:
+                raise InputError(f"data source {source.path!r}: frame_step must be at least 1, got {source.frame_step}")
         unknown = sorted(set(self.objective.weights) - set(LOSS_NAMES))
         if unknown:
             raise InputError(f"objective.weights: unknown loss(es) {', '.join(unknown)}; known: {', '.join(LOSS_NAMES)}")

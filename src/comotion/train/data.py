@@ -229,7 +229,7 @@ def _cached_clip(path: str):
 
 
 class SyntheticClips(TrainingDataset):
-    """Windows of ``num_frames`` consecutive frames from ``comotion synth`` clips.
+    """Windows of ``num_frames`` frames, ``frame_step`` apart, from ``comotion synth`` clips.
 
     Single-image clips (``meta.independent_frames``) only give one-frame items.  A person is
     ``valid`` where ``present``; ``detectable`` also needs ``visible_fraction >=
@@ -240,15 +240,28 @@ class SyntheticClips(TrainingDataset):
         root: a folder of clip folders (or one clip folder).
         num_frames: frames per item.
         window_stride: frames between the starts of consecutive windows of a video clip.
+        frame_step: take every ``frame_step``-th frame (a lower frame rate: people move further
+            between the frames of an item, so an update module that lags behind them pays more).
     """
 
-    def __init__(self, root: str | Path, num_frames: int = 1, window_stride: int = 4, min_visible_fraction: float = 0.1) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        num_frames: int = 1,
+        window_stride: int = 4,
+        min_visible_fraction: float = 0.1,
+        frame_step: int = 1,
+    ) -> None:
+        if frame_step < 1:
+            raise InputError(f"{root}: frame_step must be at least 1, got {frame_step}")
         root = Path(root)
         clip_dirs = [root] if (root / "gt.npz").is_file() else sorted(p.parent for p in root.glob("*/gt.npz"))
         if not clip_dirs:
             raise InputError(f"{root}: no synthetic clips (folders with gt.npz) found")
         self.num_frames = num_frames
+        self.frame_step = frame_step
         self.min_visible_fraction = min_visible_fraction
+        span = (num_frames - 1) * frame_step + 1
         self.items: list[tuple[str, int]] = []
         for clip_dir in clip_dirs:
             meta = json.loads((clip_dir / "meta.json").read_text())
@@ -256,9 +269,9 @@ class SyntheticClips(TrainingDataset):
             if meta.get("independent_frames") and num_frames > 1:
                 continue
             stride = 1 if num_frames == 1 else window_stride
-            self.items += [(str(clip_dir), start) for start in range(0, total - num_frames + 1, stride)]
+            self.items += [(str(clip_dir), start) for start in range(0, total - span + 1, stride)]
         if not self.items:
-            raise InputError(f"{root}: no clip has {num_frames} consecutive video frames")
+            raise InputError(f"{root}: no clip has {num_frames} video frames {frame_step} apart")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -267,7 +280,7 @@ class SyntheticClips(TrainingDataset):
         clip_path, start = self.items[index]
         clip = _cached_clip(clip_path)
         gt = clip.gt
-        window = slice(start, start + self.num_frames)
+        window = np.arange(start, start + self.num_frames * self.frame_step, self.frame_step)
         present = torch.from_numpy(gt.present[:, window].T.copy())  # (T, P)
         keep = present.any(0)
         present = present[:, keep]
@@ -287,7 +300,7 @@ class SyntheticClips(TrainingDataset):
             "has_3d": present.clone(),
             "has_betas": present.clone(),
         }
-        images = torch.stack([_clip_frame(clip, t) for t in range(start, start + self.num_frames)])
+        images = torch.stack([_clip_frame(clip, int(t)) for t in window])
         return Sample(images=images, K=torch.from_numpy(gt.K[window].copy()).float(), **targets)
 
 

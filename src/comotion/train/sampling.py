@@ -106,7 +106,9 @@ def build_datasets(config, body) -> list[TrainingDataset]:
     for source in config.data:
         frames = 1 if source.pan_zoom else config.frames
         if source.kind == "synthetic":
-            dataset = SyntheticClips(source.path, num_frames=frames, min_visible_fraction=source.min_visible_fraction)
+            dataset = SyntheticClips(
+                source.path, num_frames=frames, min_visible_fraction=source.min_visible_fraction, frame_step=source.frame_step
+            )
         elif source.kind == "smpl":
             dataset = SmplSequences(source.path, body, num_frames=frames)
         else:
