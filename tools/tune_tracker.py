@@ -40,9 +40,10 @@ def grid_settings(grid: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*axes)]
 
 
-def clip_arguments(args, weights: str) -> argparse.Namespace:
+def clip_arguments(args) -> argparse.Namespace:
+    """The demo options that render a held-out clip and track it."""
     return argparse.Namespace(
-        frames=args.frames, people=args.people, size=args.size, body_model="anny", weights=weights,
+        frames=args.frames, people=args.people, size=args.size, body_model="anny", weights=args.weights,
         device=args.device, no_overlay=True,
     )  # fmt: skip
 
@@ -50,9 +51,9 @@ def clip_arguments(args, weights: str) -> argparse.Namespace:
 def score_setting(model, args, settings: list[str]) -> list[dict]:
     """Demo scores of each held-out clip tracked with ``settings``."""
     scores = []
+    clip_args = clip_arguments(args)
     for seed in args.seeds:
         root = Path(args.workdir) / f"seed{seed}"
-        clip_args = clip_arguments(args, args.weights)
         if not (root / "clip" / "meta.json").is_file():
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)

@@ -229,7 +229,9 @@ class CoMotion(nn.Module):
         with torch.device("meta"):  # weights come from the file: skip random initialisation
             model = cls(config, body, mean_pose)
         load_strict(model._network_state_module(), state_dict, f"model file {path}", assign=True)
-        model.tracker_settings = _checked_tracker_settings(model_file.tracker, f"model file {path}")
+        from comotion.tracking.config import checked_tracker_settings
+
+        model.tracker_settings = checked_tracker_settings(model_file.tracker, f"model file {path}")
         return model.eval().to(device)
 
     def _network_state_module(self) -> nn.Module:
@@ -358,17 +360,6 @@ class CoMotion(nn.Module):
         if fixed_quirks:
             return TrackerConfig.fixed(**self.tracker_settings)
         return TrackerConfig(**self.tracker_settings)
-
-
-def _checked_tracker_settings(settings: dict, what: str) -> dict:
-    from comotion.tracking.config import TrackerConfig
-
-    known = {f.name for f in dataclasses.fields(TrackerConfig)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise InputError(f"{what}: unknown tracker setting(s) {', '.join(unknown)}")
-    TrackerConfig(**settings)  # range checks, one-line InputError
-    return dict(settings)
 
 
 def _full_precision(device: torch.device):

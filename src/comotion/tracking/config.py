@@ -132,6 +132,16 @@ class TrackerConfig:
         return dataclasses.asdict(self)
 
 
+def checked_tracker_settings(settings: dict, what: str) -> dict:
+    """A copy of ``settings`` (:class:`TrackerConfig` field -> value) after checking that every
+    name is a field and every value in range; :class:`InputError` prefixed with ``what``."""
+    unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(TrackerConfig)})
+    if unknown:
+        raise InputError(f"{what}: unknown tracker setting(s) {', '.join(unknown)}")
+    TrackerConfig(**settings)  # range checks, one-line InputError
+    return dict(settings)
+
+
 def parse_tracker_settings(items: list[str]) -> dict:
     """``["init_conf_thr=0.5", "shot_cut_reset=true", ...]`` -> typed :class:`TrackerConfig` fields.
 

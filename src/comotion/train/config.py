@@ -127,8 +127,6 @@ class TrainConfig:
                 raise InputError(f"data source {source.path!r}: kind {source.kind!r} unknown; choose one of {', '.join(DATA_KINDS)}")
             if source.weight <= 0:
                 raise InputError(f"data source {source.path!r}: weight must be positive, got {source.weight}")
-            if source.frame_step < 1:
-                raise InputError(f"data source {source.path!r}: frame_step must be at least 1, got {source.frame_step}")
         unknown = sorted(set(self.objective.weights) - set(LOSS_NAMES))
         if unknown:
             raise InputError(f"objective.weights: unknown loss(es) {', '.join(unknown)}; known: {', '.join(LOSS_NAMES)}")
