@@ -49,3 +49,18 @@ def test_fast_linear_matches_and_falls_back_for_training():
     with torch.enable_grad():  # with autograd the default kernel runs and gradients flow
         fast(x).sum().backward()
     assert fast.weight.grad is not None
+
+
+def test_cross_attention_logits_are_the_attention_forward_applies():
+    import torch.nn.functional as F
+
+    from comotion.model.update import CrossAttentionBlock
+
+    torch.manual_seed(0)
+    block = CrossAttentionBlock(hidden_dim=32, token_dim=16, num_heads=4, llama_heads=4, llama_head_dim=8)
+    tokens = torch.randn(1, 3, 2, 32)
+    keys, values = torch.randn(1, 4, 10, 4), torch.randn(1, 4, 10, 4)
+    logits = block.attention_logits(tokens, keys)
+    assert logits.shape == (1, 4, 6, 10)
+    query = block._query(tokens)
+    assert torch.allclose(F.scaled_dot_product_attention(query, keys, values), logits.softmax(-1) @ values, atol=1e-6)

@@ -95,3 +95,26 @@ def test_keypoint_heatmaps_take_the_max_over_people():
     valid = torch.ones(2, 27, dtype=torch.bool)
     maps = losses.keypoint_heatmaps(keypoints, valid, size=2, stride=8, sigma=1.0)
     assert torch.allclose(maps[:, 0, 0], torch.ones(27)) and torch.allclose(maps[:, 0, 1], torch.ones(27))
+
+
+def test_attention_localization_loss_hand_made_cases():
+    # One keypoint at the centre of cell (row 1, col 2) of a 4x4 grid with stride 8 (pixels 20, 12),
+    # vanishing width: the target is that one cell, the loss is -log softmax there.
+    keypoints = torch.zeros(1, 27, 2)
+    keypoints[0, 0] = torch.tensor([20.0, 12.0])
+    valid = torch.zeros(1, 27, dtype=torch.bool)
+    valid[0, 0] = True
+    logits = torch.zeros(1, 2, 16)
+    assert math.isclose(losses.attention_localization_loss(logits, keypoints, valid, 4, 8, 0.01).item(), math.log(16), rel_tol=1e-6)
+    logits[0, :, 1 * 4 + 2] = 5.0
+    expected = -math.log(math.exp(5.0) / (math.exp(5.0) + 15))
+    assert math.isclose(losses.attention_localization_loss(logits, keypoints, valid, 4, 8, 0.01).item(), expected, rel_tol=1e-6)
+    # Looking at the wrong cell costs more; a person without valid keypoints is left out.
+    wrong = torch.zeros(1, 2, 16)
+    wrong[0, :, 0] = 5.0
+    assert losses.attention_localization_loss(wrong, keypoints, valid, 4, 8, 0.01) > math.log(16)
+    both = losses.attention_localization_loss(
+        torch.cat([logits, wrong]), keypoints.repeat(2, 1, 1), torch.stack([valid[0], torch.zeros(27, dtype=torch.bool)]), 4, 8, 0.01
+    )
+    assert math.isclose(both.item(), expected, rel_tol=1e-6)
+    assert losses.attention_localization_loss(logits, keypoints, torch.zeros_like(valid), 4, 8, 0.01).item() == 0.0

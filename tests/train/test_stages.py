@@ -17,8 +17,8 @@ from comotion.train.sampling import MixtureSampler, StepBatches, build_datasets
 from .conftest import make_config
 
 
-def _fixed_batch_loss(config, checkpoint=None) -> float:
-    """Mean total loss over the batches the run trains on, for its initial weights or a checkpoint's."""
+def _fixed_batch_loss(config, checkpoint=None, term: str = "total") -> float:
+    """Mean loss ``term`` over the batches the run trains on, for its initial weights or a checkpoint's."""
     torch.manual_seed(config.seed)
     model, heatmap_head, _ = build_model(config)
     if checkpoint is not None:
@@ -33,7 +33,7 @@ def _fixed_batch_loss(config, checkpoint=None) -> float:
     for step in range(config.steps):
         torch.manual_seed(0)
         with torch.no_grad():
-            total += objective(*batches[step])["total"].item()
+            total += objective(*batches[step])[term].item()
     return total / config.steps
 
 
@@ -113,3 +113,34 @@ def test_update_stage_can_train_the_feature_fusion(stage1_run, synth_video, tmp_
     rest = [k for k in initial if k.startswith("detection_module.") and k not in fusion]
     assert all(not torch.equal(state[k], initial[k]) for k in fusion)
     assert all(torch.equal(state[k], initial[k]) for k in rest)
+
+
+def test_jitter_translation_moves_the_projected_root_by_the_drawn_noise():
+    from comotion.geometry.camera import project_points
+    from comotion.train.stages import jitter_translation
+
+    K = torch.tensor([[300.0, 0.0, 128.0], [0.0, 310.0, 120.0]])
+    trans = torch.tensor([[0.3, -0.2, 4.0], [-1.0, 0.5, 8.0]])
+    assert torch.allclose(jitter_translation(trans, K, 0.0, 0.0, torch.Generator().manual_seed(0)), trans, atol=1e-6)
+
+    noise = torch.randn(2, 3, generator=torch.Generator().manual_seed(5))
+    moved = jitter_translation(trans, K, 6.0, 0.1, torch.Generator().manual_seed(5))
+    shift = project_points(moved[:, None], K)[:, 0] - project_points(trans[:, None], K)[:, 0]
+    assert torch.allclose(shift, 6.0 * noise[:, :2], atol=1e-3)
+    assert torch.allclose(moved[:, 2] / trans[:, 2], torch.exp(0.1 * noise[:, 2]), atol=1e-6)
+
+
+def test_attention_term_with_jittered_tracks_is_logged_and_trained(stage1_run, synth_video, tmp_path):
+    _, stage1_out = stage1_run
+    data = [{"kind": "synthetic", "path": str(synth_video)}]
+    config = make_config(
+        tmp_path, data, stage=2, steps=3, frames=3, zoom=(1.0, 1.0), optim={"lr": 1e-3, "warmup_steps": 1},
+        objective={"min_track_oks": 0.0, "weights": {"attention": 1.0}, "track_jitter_px": 4.0, "track_jitter_depth": 0.1},
+    )  # fmt: skip
+    config.model.init = str(stage1_out / CHECKPOINT_NAME)
+    before = _fixed_batch_loss(config, term="attention")
+    assert before > 1.0  # a spread-out attention over the 32x32 cells is far from one person
+    train(config, progress=False)
+    assert _fixed_batch_loss(config, tmp_path / CHECKPOINT_NAME, term="attention") < before
+    header = (tmp_path / "log.csv").read_text().splitlines()[0]
+    assert header.startswith("step,lr,reprojection,joints_3d,joint_angles,attention,total")

@@ -48,11 +48,20 @@ class CrossAttentionBlock(nn.Module):
             TransformerLayer(hidden_dim, llama_heads, llama_head_dim) for _ in range(2)
         )
 
+    def _query(self, tokens: torch.Tensor) -> torch.Tensor:
+        batch, people, num_tokens, _ = tokens.shape
+        return self.token_to_query(tokens).reshape(batch, people * num_tokens, self.num_heads, -1).transpose(1, 2)
+
+    def attention_logits(self, tokens: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Scaled query-key products of the image attention, ``(B, heads, N*T, P)`` (person-major
+        queries); their softmax over ``P`` is the attention :meth:`forward` applies."""
+        query = self._query(tokens)
+        return query @ keys.transpose(-1, -2) * query.shape[-1] ** -0.5
+
     def forward(self, tokens: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """``tokens (B, N, T, H)``; ``keys``/``values (B, heads, P, token_dim/heads)`` -> new tokens."""
         batch, people, num_tokens, hidden = tokens.shape
-        query = self.token_to_query(tokens).reshape(batch, people * num_tokens, self.num_heads, -1).transpose(1, 2)
-        attended = F.scaled_dot_product_attention(query, keys, values)
+        attended = F.scaled_dot_product_attention(self._query(tokens), keys, values)
         attended = attended.transpose(1, 2).reshape(batch, people, num_tokens, -1)
         tokens = tokens + self.post_attention(attended)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import tomllib
 
 from comotion.errors import InputError
-from comotion.train.stages import LOSS_NAMES, ObjectiveConfig
+from comotion.train.stages import LOSS_NAMES, UPDATE_LOSS_NAMES, ObjectiveConfig
 
 DATA_KINDS = ("synthetic", "smpl", "coco", "posetrack")
 
@@ -127,9 +127,10 @@ class TrainConfig:
                 raise InputError(f"data source {source.path!r}: kind {source.kind!r} unknown; choose one of {', '.join(DATA_KINDS)}")
             if source.weight <= 0:
                 raise InputError(f"data source {source.path!r}: weight must be positive, got {source.weight}")
-        unknown = sorted(set(self.objective.weights) - set(LOSS_NAMES))
+        known = LOSS_NAMES + tuple(name for name in UPDATE_LOSS_NAMES if name not in LOSS_NAMES)
+        unknown = sorted(set(self.objective.weights) - set(known))
         if unknown:
-            raise InputError(f"objective.weights: unknown loss(es) {', '.join(unknown)}; known: {', '.join(LOSS_NAMES)}")
+            raise InputError(f"objective.weights: unknown loss(es) {', '.join(unknown)}; known: {', '.join(known)}")
         low, high = self.zoom
         if not 0 < low <= high:
             raise InputError(f"zoom must be [low, high] with 0 < low <= high, got {list(self.zoom)}")

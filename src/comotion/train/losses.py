@@ -107,15 +107,48 @@ def keypoint_heatmaps(keypoints_2d: torch.Tensor, valid: torch.Tensor, size: int
     Returns:
         ``(27, size, size)`` in [0, 1].
     """
-    centres = (torch.arange(size, dtype=keypoints_2d.dtype, device=keypoints_2d.device) + 0.5) * stride
-    cells = keypoints_2d / stride  # (P, 27, 2) in cell units
-    du = centres / stride - cells[..., 0:1]  # (P, 27, size) along x
-    dv = centres / stride - cells[..., 1:2]
-    gauss = torch.exp(-(dv[..., :, None] ** 2 + du[..., None, :] ** 2) / (2 * sigma**2))  # (P, 27, size, size)
-    gauss = gauss * valid[..., None, None].to(gauss.dtype)
+    gauss = _keypoint_gaussians(keypoints_2d, valid, size, stride, sigma)
     if gauss.shape[0] == 0:
         return gauss.new_zeros(keypoints_2d.shape[1], size, size)
     return gauss.amax(0)
+
+
+def _keypoint_gaussians(keypoints_2d: torch.Tensor, valid: torch.Tensor, size: int, stride: int, sigma: float) -> torch.Tensor:
+    """``(P, K, 2)`` pixels -> ``(P, K, size, size)`` Gaussians of ``sigma`` cells (zero where not
+    ``valid``); cell ``j`` is centred at ``(j + 0.5) * stride`` pixels."""
+    centres = torch.arange(size, dtype=keypoints_2d.dtype, device=keypoints_2d.device) + 0.5
+    cells = keypoints_2d / stride  # (P, K, 2) in cell units
+    du = centres - cells[..., 0:1]  # (P, K, size) along x
+    dv = centres - cells[..., 1:2]
+    gauss = torch.exp(-(dv[..., :, None] ** 2 + du[..., None, :] ** 2) / (2 * sigma**2))
+    return gauss * valid[..., None, None].to(gauss.dtype)
+
+
+def attention_localization_loss(
+    logits: torch.Tensor, keypoints_2d: torch.Tensor, valid: torch.Tensor, size: int, stride: int, sigma: float
+) -> torch.Tensor:
+    """Cross-entropy of image-attention distributions against where each person is.
+
+    The target of person ``m`` is the normalised sum of Gaussians (``sigma`` cells) at its valid
+    keypoints on the ``size x size`` feature grid; every query of the person is pulled towards it.
+
+    Args:
+        logits: ``(M, Q, size * size)`` attention logits of ``Q`` queries per person (row-major cells).
+        keypoints_2d: ``(M, 27, 2)`` pixels where the people are in the attended image.
+        valid: ``(M, 27)`` bool.
+        stride: pixels per cell.
+
+    Returns:
+        Mean over people with a valid keypoint and their queries (0 when there are none).
+    """
+    target = _keypoint_gaussians(keypoints_2d, valid, size, stride, sigma).sum(1).flatten(1)  # (M, cells)
+    mass = target.sum(-1, keepdim=True)
+    seen = mass[:, 0] > 0
+    target = target[seen] / mass[seen]
+    if target.shape[0] == 0:
+        return logits.sum() * 0.0
+    cross_entropy = -(target[:, None] * torch.log_softmax(logits[seen].float(), dim=-1)).sum(-1)
+    return cross_entropy.mean()
 
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

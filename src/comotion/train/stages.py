@@ -35,7 +35,8 @@ from comotion.train.matching import match_candidates
 # closer to a camera, and the 1/z^2 gradient of points near the image plane would swamp the rest.
 LOSS_MIN_DEPTH = 0.1
 LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "betas", "confidence", "heatmap")
-UPDATE_LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles")  # betas are never updated
+# Betas are never updated; "attention" (off unless weighted) is beyond the paper, see ObjectiveConfig.
+UPDATE_LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "attention")
 
 
 @dataclass
@@ -43,7 +44,8 @@ class ObjectiveConfig:
     """Loss weights and the knobs of matching and sampling.
 
     Attributes:
-        weights: per-term loss weights (keys of ``LOSS_NAMES``); the total is their weighted sum.
+        weights: per-term loss weights (keys of ``LOSS_NAMES`` and ``UPDATE_LOSS_NAMES``); the
+            total is their weighted sum; a term without a weight counts 0.
         match_alpha: exponent of the confidence factor in the matching score.
         oks_std: OKS kernel width for matching.
         negatives_per_positive: unmatched candidates drawn as BCE negatives per matched one.
@@ -59,6 +61,20 @@ class ObjectiveConfig:
         train_feature_fusion: stage 2/3: also train the detection module's pyramid fusion
             (``fuse_features``), whose output only the update module reads; the encoder and the
             detection head stay frozen.  Off = the paper (whole detection module frozen).
+        track_jitter_px: stage 2/3: the initial tracks' roots are moved by Gaussian noise of
+            this standard deviation in the image plane (network-input pixels) before the
+            unroll.  Beyond the paper: a detection on the clip's first frame is already close
+            to the truth, so without noise a module that ignores the image and keeps every
+            track where it was loses little; noise makes finding the person in the image pay.
+        track_jitter_depth: stage 2/3: standard deviation of the same noise on log depth.
+        attention_sigma: stage 2/3, with an ``attention`` weight: width (feature cells) of the
+            Gaussians at the person's keypoints that make the target of the attention loss.
+            Beyond the paper: the ``attention`` term pulls the image attention of the first
+            cross-attention block's first head, for every token of a track, to where its person
+            is in the attended frame (:func:`~comotion.train.losses.attention_localization_loss`).
+            From a random start the attention is spread over all cells and its gradient is
+            weak; trained on the pose losses alone on a CPU budget, the tiny model learned to
+            ignore the image.
     """
 
     weights: dict[str, float] = field(
@@ -74,6 +90,9 @@ class ObjectiveConfig:
     checkpoint_unroll: bool = False
     detach_pose_state: bool = True
     train_feature_fusion: bool = False
+    track_jitter_px: float = 0.0
+    track_jitter_depth: float = 0.0
+    attention_sigma: float = 1.0
 
 
 class KeypointHeatmapHead(nn.Module):
@@ -86,6 +105,16 @@ class KeypointHeatmapHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.proj(features)
+
+
+def jitter_translation(trans: torch.Tensor, K: torch.Tensor, std_px: float, std_log_depth: float, generator: torch.Generator) -> torch.Tensor:
+    """Moves roots ``trans (M, 3)`` (camera frame, metres) by Gaussian noise: the projected root
+    by ``std_px`` pixels of ``K (2, 3)`` per axis, the depth by a factor ``exp(N(0, std_log_depth))``."""
+    noise = torch.randn(trans.shape[0], 3, generator=generator).to(trans)
+    uv = project_points(trans[:, None], K)[:, 0] + noise[:, :2] * std_px
+    depth = trans[:, 2] * torch.exp(noise[:, 2] * std_log_depth)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    return torch.stack([(uv[:, 0] - cx) / fx * depth, (uv[:, 1] - cy) / fy * depth, depth], dim=-1)
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
@@ -239,13 +268,25 @@ class UpdateObjective(nn.Module):
             image_features = det.fuse_features(features, pyramid)
         return DetectionOutput(image_features=image_features, delta_body_pose=delta_body_pose, **fields)
 
-    def _step(self, features, K, betas, pose, trans, keypoints_3d, hidden):
+    def _step(self, features, K, betas, pose, trans, keypoints_3d, hidden, target_2d, target_valid):
+        """One update of ``M`` tracks on one frame; also returns the attention loss against the
+        people's keypoints ``target_2d (M, 27, 2)`` there (0 unless weighted)."""
         if self.config.detach_pose_state:
             pose, trans, keypoints_3d = pose.detach(), trans.detach(), keypoints_3d.detach()
-        raw = self.update(features[None], K[None], betas[None], pose[None], trans[None], keypoints_3d[None], hidden[None])
+        state = (K[None], betas[None], pose[None], trans[None], keypoints_3d[None], hidden[None])
+        keys_values = self.update.image_keys_values(features[None])
+        raw = self.update(features[None], *state, keys_values=keys_values)
+        attention = features.new_zeros(())
+        if self.config.weights.get("attention", 0.0) > 0:
+            tokens = self.update.encode_tokens(*state)
+            logits = self.update.cross_attention[0].attention_logits(tokens, keys_values[0])[0, 0]  # (M*T, cells)
+            size = features.shape[-1]
+            attention = losses.attention_localization_loss(
+                logits.unflatten(0, (betas.shape[0], -1)), target_2d, target_valid, size, self.resolution // size, self.config.attention_sigma
+            )
         new_pose = apply_pose_delta(self.mean_pose, torch.cat([raw.delta_root_orient[0], raw.delta_body_pose[0]], dim=-1))
         new_trans = raw.trans[0]
-        return new_pose, new_trans, self.body.keypoints(betas, new_pose, new_trans), raw.hidden[0]
+        return new_pose, new_trans, self.body.keypoints(betas, new_pose, new_trans), raw.hidden[0], attention
 
     def initial_tracks(self, output, K: torch.Tensor, batch: Sample, b: int, frame: int, seed: int):
         """Match the candidates of image ``frame`` (flat detection batch index) to the people
@@ -278,17 +319,22 @@ class UpdateObjective(nn.Module):
             if len(cand) == 0:
                 continue
             betas, trans = output.betas[b * T, cand], output.trans[b * T, cand]
+            if self.config.track_jitter_px > 0 or self.config.track_jitter_depth > 0:
+                # A different stream from the track subset's (same seed would correlate them).
+                jitter = _generator(int(seeds[b]) + 1_000_003)
+                trans = jitter_translation(trans, K[0], self.config.track_jitter_px, self.config.track_jitter_depth, jitter)
             keypoints_3d = self.body.keypoints(betas, pose, trans)
             hidden = betas.new_zeros(len(cand), self.hidden_dim)
             steps = []
             for t in range(T):
+                index = (b, t, slots)
+                target_2d, target_valid = batch.keypoints_2d[index], batch.keypoints_2d_valid[index] & batch.valid[index][:, None]
+                inputs = (features[b, t], K[t], betas, pose, trans, keypoints_3d, hidden, target_2d, target_valid)
                 if self.config.checkpoint_unroll:
-                    pose, trans, keypoints_3d, hidden = torch.utils.checkpoint.checkpoint(
-                        self._step, features[b, t], K[t], betas, pose, trans, keypoints_3d, hidden, use_reentrant=False
-                    )
+                    pose, trans, keypoints_3d, hidden, attention = torch.utils.checkpoint.checkpoint(self._step, *inputs, use_reentrant=False)
                 else:
-                    pose, trans, keypoints_3d, hidden = self._step(features[b, t], K[t], betas, pose, trans, keypoints_3d, hidden)
-                steps.append(self._frame_losses(K[t], betas, pose, trans, keypoints_3d, batch, (b, t, slots)))
+                    pose, trans, keypoints_3d, hidden, attention = self._step(*inputs)
+                steps.append({**self._frame_losses(K[t], betas, pose, trans, keypoints_3d, batch, index), "attention": attention})
             per_sample.append({name: torch.stack([s[name] for s in steps]).mean() for name in steps[0]})
         reference = next(self.update.parameters())
         # Clips where nobody was matched contribute zero; the zero-weight parameter term keeps
