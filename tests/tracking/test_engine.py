@@ -262,3 +262,33 @@ def test_parse_tracker_settings_names_the_bad_item(item, message):
 
     with pytest.raises(InputError, match=message):
         parse_tracker_settings([item])
+
+
+@pytest.mark.parametrize("snap", [False, True])
+def test_snap_to_detections_pairs_one_to_one_and_keeps_identity(snap):
+    engine = make_engine(snap_to_detections=snap, snap_thr=0.5)
+    update = RecordingUpdate()  # tracks stay where they were
+    engine.step(detections([(300, 300), (320, 300), (900, 300)]), update)  # 20 px apart: no collapse
+    # Both near tracks are closer than snap_thr allows to the detection at 305 (5 px and 15 px),
+    # but it goes to one of them only; the far track is 10 px from its detection.
+    result = engine.step(detections([(305, 300), (910, 300)]), update)
+    assert result.tracks.ids.tolist() == [1, 2, 3]
+    x = positions_of(result.tracks)[:, 0].tolist()
+    assert x == ([305.0, 320.0, 910.0] if snap else [300.0, 320.0, 900.0])
+    if snap:
+        assert result.tracks.trans[0, 0].item() == pytest.approx(305 * 0.01)
+        assert result.tracks.betas[0].tolist() == [1.0] * 10
+    # Match scores are those of the tracks' own updated poses, snapped or not.
+    torch.testing.assert_close(
+        result.tracks.match, torch.tensor([similarity_at(5.0), similarity_at(15.0), similarity_at(10.0)], dtype=torch.float64),
+        rtol=1e-6, atol=1e-6,
+    )
+    assert result.tracks.hidden[:, 0].tolist() == [2.0, 2.0, 2.0]
+
+
+def test_snap_threshold_leaves_far_pairs_alone():
+    engine = make_engine(snap_to_detections=True, snap_thr=0.9)
+    update = RecordingUpdate()
+    engine.step(detections([(300, 300)]), update)
+    result = engine.step(detections([(310, 300)]), update)  # similarity 0.74 < 0.9
+    assert positions_of(result.tracks)[:, 0].tolist() == [300.0]

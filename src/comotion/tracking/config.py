@@ -64,6 +64,14 @@ class TrackerConfig:
         normalize_similarity_by_image: ``False`` (reference, quirk Q5): keypoints are compared in
             pixels / ``similarity_normalizer``, so thresholds depend on the input resolution.
             ``True``: pixels / the longer image side.
+        snap_to_detections: ``False`` (reference): detections only start tracks.  ``True``
+            (beyond the paper): after the update step, tracks and detections are paired one to
+            one (Hungarian, most similar overall) and a track whose pair is more similar than
+            ``snap_thr`` takes the detection's betas, pose, translation and keypoints; it keeps
+            its id, hidden state and health history, and its match score is still that of its
+            own updated pose.  For networks whose update step follows people less well than
+            their detector finds them (the small default model).
+        snap_thr: similarity above which a paired track takes its detection's state.
     """
 
     init_conf_thr: float = 0.2
@@ -91,6 +99,8 @@ class TrackerConfig:
     fix_collapse_rule3: bool = False
     fix_collapse_velocity: bool = False
     normalize_similarity_by_image: bool = False
+    snap_to_detections: bool = False
+    snap_thr: float = 0.5
 
     def __post_init__(self) -> None:
         self.validate()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from comotion.geometry.camera import points_in_image
 from comotion.geometry.similarity import oks_similarity
@@ -133,7 +134,7 @@ class TrackingEngine:
             self.tracks = self.tracks.select(slice(0, 0))
         if len(self.tracks):
             existing = update_fn(self.tracks)
-            match, new_tracks, new_scores = self._add_missing(existing, detections, update_fn)
+            existing, match, new_tracks, new_scores = self._add_missing(existing, detections, update_fn)
             tracks = TrackState.cat([existing, new_tracks])
             match = torch.cat([match, new_scores])
         else:
@@ -160,18 +161,35 @@ class TrackingEngine:
 
     def _add_missing(
         self, existing: TrackState, detections: Detections, update_fn: UpdateFn
-    ) -> tuple[torch.Tensor, TrackState, torch.Tensor]:
-        """Match scores of the updated tracks, and new tracks for detections no track explains.
+    ) -> tuple[TrackState, torch.Tensor, TrackState, torch.Tensor]:
+        """The updated tracks (snapped to detections if configured), their match scores, and
+        new tracks for detections no track explains, with their scores.
 
         A track's score is its best similarity with any detection (no exclusivity, quirk Q12).
         """
         if len(detections) == 0:
             match = torch.zeros(len(existing), dtype=existing.pose.dtype, device=existing.pose.device)
-            return match, existing.select(slice(0, 0)), match[:0]
+            return existing, match, existing.select(slice(0, 0)), match[:0]
         similarity = self.similarity(existing.keypoints_2d, detections.keypoints_2d)
         unexplained = similarity.amax(dim=0) < self.config.missing_match_thr
         new_tracks, new_scores = self._initialise(detections.select(unexplained), update_fn)
-        return similarity.amax(dim=1), new_tracks, new_scores
+        if self.config.snap_to_detections:
+            existing = self._snap(existing, detections, similarity)
+        return existing, similarity.amax(dim=1), new_tracks, new_scores
+
+    def _snap(self, tracks: TrackState, detections: Detections, similarity: torch.Tensor) -> TrackState:
+        """Tracks with a one-to-one paired detection more similar than ``snap_thr`` take its state."""
+        rows, cols = linear_sum_assignment(similarity.detach().double().cpu().numpy(), maximize=True)
+        rows = torch.as_tensor(rows, device=similarity.device)
+        cols = torch.as_tensor(cols, device=similarity.device)
+        close = similarity[rows, cols] > self.config.snap_thr
+        rows, cols = rows[close], cols[close]
+        snapped = {}
+        for name in ("betas", "pose", "trans", "keypoints_3d", "keypoints_2d"):
+            value = getattr(tracks, name).clone()
+            value[rows] = getattr(detections, name)[cols].to(value.dtype)
+            snapped[name] = value
+        return tracks.replace(**snapped)
 
     def _initialise(self, detections: Detections, update_fn: UpdateFn) -> tuple[TrackState, torch.Tensor]:
         """Tracks started from ``detections`` and their self-consistency scores (spec 7.4).
