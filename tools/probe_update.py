@@ -20,7 +20,6 @@ first-frame keypoints (how far the people move).  A module that reads the image 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -29,7 +28,6 @@ import torch
 
 from comotion.commands import demo, track
 from comotion.errors import ComotionError
-from comotion.synth import load_clip
 from comotion.train.stages import jitter_translation
 
 
@@ -83,12 +81,7 @@ def main(argv=None) -> int:
         clip_args = argparse.Namespace(frames=args.frames, people=args.people, size=args.size, body_model="anny", weights=args.weights, device=args.device, no_overlay=True)
         totals = {"video": [], "frozen": [], "still": []}
         for seed in seeds:
-            root = Path(args.workdir) / f"seed{seed}"
-            if not (root / "clip" / "meta.json").is_file():
-                shutil.rmtree(root, ignore_errors=True)
-                root.mkdir(parents=True)
-                demo.render_clip(clip_args, seed, root / "clip", quiet=True)
-            clip = load_clip(root / "clip")
+            clip = demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}")
             errors = {
                 "video": unroll_errors(model, clip, args.jitter, frozen=False, seed=seed),
                 "frozen": unroll_errors(model, clip, args.jitter, frozen=True, seed=seed),

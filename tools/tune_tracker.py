@@ -27,7 +27,6 @@ import torch
 
 from comotion.commands import demo, track
 from comotion.errors import ComotionError
-from comotion.synth import load_clip
 from comotion.tracking.config import parse_tracker_settings
 
 
@@ -54,11 +53,7 @@ def score_setting(model, args, settings: list[str]) -> list[dict]:
     clip_args = clip_arguments(args)
     for seed in args.seeds:
         root = Path(args.workdir) / f"seed{seed}"
-        if not (root / "clip" / "meta.json").is_file():
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir(parents=True)
-            demo.render_clip(clip_args, seed, root / "clip", quiet=True)
-        clip = load_clip(root / "clip")
+        clip = demo.cached_clip(clip_args, seed, root)
         out = root / "run"
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(root / "posetrack21", out / "posetrack21")

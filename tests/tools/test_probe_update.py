@@ -1,7 +1,7 @@
 """tools/probe_update.py: the update module unrolled from the ground truth, with and without video."""
 
-import importlib.util
-from pathlib import Path
+import contextlib
+import io
 
 import numpy as np
 import pytest
@@ -11,15 +11,12 @@ from comotion.body import load_body_model
 from comotion.model import CoMotion, get_preset
 from comotion.synth import load_clip
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "probe_update.py"
+from .conftest import load_tool
 
 
 @pytest.fixture(scope="module")
 def probe():
-    spec = importlib.util.spec_from_file_location("probe_update", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("probe_update")
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +27,6 @@ def probed(probe, tmp_path_factory):
     model = CoMotion(get_preset("tiny"), load_body_model("anny-lowres"))
     weights = model.save(tmp_path / "random.safetensors")
     argv = ["--weights", str(weights), "--seeds", "1000", "--frames", "3", "--size", "64", "--people", "2-2", "--jitter", "4", "--workdir", str(tmp_path)]
-    import contextlib
-    import io
-
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = probe.main(argv)

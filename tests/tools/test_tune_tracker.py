@@ -1,23 +1,17 @@
 """tools/tune_tracker.py: the grid, scoring on held-out clips, and storing the best setting."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from comotion.body import load_body_model
 from comotion.model import CoMotion, get_preset
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "tune_tracker.py"
+from .conftest import load_tool
 
 
 @pytest.fixture(scope="module")
 def tune():
-    spec = importlib.util.spec_from_file_location("tune_tracker", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("tune_tracker")
 
 
 def test_grid_is_every_combination(tune):

@@ -113,6 +113,18 @@ def render_clip(args, seed: int, clip_dir: Path, quiet: bool):
     return clip
 
 
+def cached_clip(args, seed: int, root: Path):
+    """The clip of ``seed`` in ``root/clip`` with its PoseTrack21 export in ``root/posetrack21``,
+    rendered unless an earlier call left it there (tools that score many runs on the same clips)."""
+    from comotion.synth import load_clip
+
+    if (root / "clip" / "meta.json").is_file():
+        return load_clip(root / "clip")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    return render_clip(args, seed, root / "clip", quiet=True)
+
+
 def track_arguments(args, clip, outdir: Path, quiet: bool) -> argparse.Namespace:
     """``comotion track``'s options for tracking the clip's frames with its own intrinsics."""
     from comotion.commands import track
