@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     try:
         model = track.load_model(argparse.Namespace(weights=args.weights, body_model=None, device=args.device, fixed_quirks=False))
-        clip_args = argparse.Namespace(frames=args.frames, people=args.people, size=args.size, body_model="anny", weights=args.weights, device=args.device, no_overlay=True)
+        clip_args = demo.clip_arguments(args)
         totals = {"video": [], "frozen": [], "still": []}
         for seed in seeds:
             clip = demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}")

@@ -39,18 +39,10 @@ def grid_settings(grid: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*axes)]
 
 
-def clip_arguments(args) -> argparse.Namespace:
-    """The demo options that render a held-out clip and track it."""
-    return argparse.Namespace(
-        frames=args.frames, people=args.people, size=args.size, body_model="anny", weights=args.weights,
-        device=args.device, no_overlay=True,
-    )  # fmt: skip
-
-
 def score_setting(model, args, settings: list[str]) -> list[dict]:
     """Demo scores of each held-out clip tracked with ``settings``."""
     scores = []
-    clip_args = clip_arguments(args)
+    clip_args = demo.clip_arguments(args)
     for seed in args.seeds:
         root = Path(args.workdir) / f"seed{seed}"
         clip = demo.cached_clip(clip_args, seed, root)

@@ -113,6 +113,15 @@ def render_clip(args, seed: int, clip_dir: Path, quiet: bool):
     return clip
 
 
+def clip_arguments(args) -> argparse.Namespace:
+    """The demo options that render a held-out clip and track it, from a tool's ``frames``,
+    ``people``, ``size``, ``weights`` and ``device``."""
+    return argparse.Namespace(
+        frames=args.frames, people=args.people, size=args.size, body_model="anny", weights=args.weights,
+        device=args.device, no_overlay=True,
+    )  # fmt: skip
+
+
 def cached_clip(args, seed: int, root: Path):
     """The clip of ``seed`` in ``root/clip`` with its PoseTrack21 export in ``root/posetrack21``,
     rendered unless an earlier call left it there (tools that score many runs on the same clips)."""

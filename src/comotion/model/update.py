@@ -244,8 +244,20 @@ class UpdateNetwork(nn.Module):
             keys_values: ``image_keys_values(image_features)`` if already computed for this frame
                 (they only depend on the image, so several update calls per frame can share them).
         """
-        keys, values = self.image_keys_values(image_features) if keys_values is None else keys_values
+        keys_values = self.image_keys_values(image_features) if keys_values is None else keys_values
         tokens = self.encode_tokens(K_crop, betas, pose, trans, keypoints_3d, hidden)
+        return self.update_from_tokens(tokens, hidden, trans, K_crop, keys_values)
+
+    def update_from_tokens(
+        self,
+        tokens: torch.Tensor,
+        hidden: torch.Tensor,
+        trans: torch.Tensor,
+        K_crop: torch.Tensor,
+        keys_values: tuple[torch.Tensor, torch.Tensor],
+    ) -> UpdateOutput:
+        """The update step after :meth:`encode_tokens` (for callers that also inspect the tokens):
+        tokens ``(B, N, T, H)`` through the cross-attention blocks and the decoder."""
         for block in self.cross_attention:
-            tokens = block(tokens, keys, values)
+            tokens = block(tokens, *keys_values)
         return self.decode(tokens, hidden, trans, K_crop)[0]

@@ -273,12 +273,11 @@ class UpdateObjective(nn.Module):
         people's keypoints ``target_2d (M, 27, 2)`` there (0 unless weighted)."""
         if self.config.detach_pose_state:
             pose, trans, keypoints_3d = pose.detach(), trans.detach(), keypoints_3d.detach()
-        state = (K[None], betas[None], pose[None], trans[None], keypoints_3d[None], hidden[None])
         keys_values = self.update.image_keys_values(features[None])
-        raw = self.update(features[None], *state, keys_values=keys_values)
+        tokens = self.update.encode_tokens(K[None], betas[None], pose[None], trans[None], keypoints_3d[None], hidden[None])
+        raw = self.update.update_from_tokens(tokens, hidden[None], trans[None], K[None], keys_values)
         attention = features.new_zeros(())
         if self.config.weights.get("attention", 0.0) > 0:
-            tokens = self.update.encode_tokens(*state)
             logits = self.update.cross_attention[0].attention_logits(tokens, keys_values[0])[0, 0]  # (M*T, cells)
             size = features.shape[-1]
             attention = losses.attention_localization_loss(
