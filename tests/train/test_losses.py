@@ -55,6 +55,21 @@ def test_joint_angle_loss_same_rotation_different_axis_angle():
     assert losses.joint_angle_loss(a, b, torch.tensor([True])) < 1e-6
 
 
+def test_root_depth_loss_is_relative_and_uses_the_root():
+    target = torch.zeros(3, 27, 3)
+    target[..., 2] = torch.tensor([2.0, 8.0, 5.0])[:, None]
+    pred = target.clone()
+    pred[0, :, 2] *= 2.0  # twice as far: log 2
+    pred[1, :, 2] /= 2.0  # half as far, four times further away in metres: also log 2
+    pred[:, 1:, 2] += 3.0  # non-root points do not count
+    valid = torch.tensor([True, True, False])
+    assert torch.isclose(losses.root_depth_loss(pred, target, valid, min_depth=0.1), torch.tensor(math.log(2.0)))
+    pred[0, 0, 2] = -1.0  # behind the camera: clamped at min_depth
+    expected = (math.log(2.0 / 0.1) + math.log(2.0)) / 2
+    assert torch.isclose(losses.root_depth_loss(pred, target, valid, min_depth=0.1), torch.tensor(expected))
+    assert losses.root_depth_loss(pred, target, torch.zeros(3, dtype=torch.bool), min_depth=0.1) == 0
+
+
 def test_betas_loss():
     target = torch.zeros(3, 10)
     pred = torch.full((3, 10), 0.5)

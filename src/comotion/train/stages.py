@@ -34,9 +34,10 @@ from comotion.train.matching import match_candidates
 # Keypoints are projected for the reprojection loss with depths clamped at 10 cm: nobody stands
 # closer to a camera, and the 1/z^2 gradient of points near the image plane would swamp the rest.
 LOSS_MIN_DEPTH = 0.1
-LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "betas", "confidence", "heatmap")
-# Betas are never updated; "attention" (off unless weighted) is beyond the paper, see ObjectiveConfig.
-UPDATE_LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "attention")
+# "depth" and "attention" (off unless weighted) are beyond the paper, see ObjectiveConfig.
+LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "betas", "depth", "confidence", "heatmap")
+# Betas are never updated.
+UPDATE_LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "depth", "attention")
 
 
 @dataclass
@@ -45,7 +46,10 @@ class ObjectiveConfig:
 
     Attributes:
         weights: per-term loss weights (keys of ``LOSS_NAMES`` and ``UPDATE_LOSS_NAMES``); the
-            total is their weighted sum; a term without a weight counts 0.
+            total is their weighted sum; a term without a weight counts 0.  ``depth``
+            (:func:`~comotion.train.losses.root_depth_loss`, log depth of the root) is beyond
+            the paper, for data with 3-D ground truth: the tiny model's detector placed small
+            people at wrong depths, so their boxes had the wrong size.
         match_alpha: exponent of the confidence factor in the matching score.
         oks_std: OKS kernel width for matching.
         negatives_per_positive: unmatched candidates drawn as BCE negatives per matched one.
@@ -152,7 +156,7 @@ def pose_losses(
     """
     if betas.shape[0] == 0:  # nobody to match in this image
         zero = (betas.sum() + pose.sum() + trans.sum()) * 0.0
-        return {name: zero for name in ("reprojection", "joints_3d", "joint_angles", "betas")}
+        return {name: zero for name in ("reprojection", "joints_3d", "joint_angles", "betas", "depth")}
     keypoints_3d = body.keypoints(betas, pose, trans)
     keypoints_2d = project_points(keypoints_3d, K, min_depth=LOSS_MIN_DEPTH)
     has_3d = target.has_3d[index] & target.valid[index]
@@ -162,6 +166,7 @@ def pose_losses(
         ),
         "joints_3d": losses.root_relative_joints_loss(keypoints_3d, target.keypoints_3d[index], has_3d),
         "joint_angles": losses.joint_angle_loss(pose, target.pose[index], has_3d),
+        "depth": losses.root_depth_loss(keypoints_3d, target.keypoints_3d[index], has_3d, LOSS_MIN_DEPTH),
         "betas": losses.betas_loss(betas, target.betas[index], target.has_betas[index] & target.valid[index]),
     }
 
@@ -353,4 +358,5 @@ class UpdateObjective(nn.Module):
             ),
             "joints_3d": losses.root_relative_joints_loss(keypoints_3d, batch.keypoints_3d[index], has_3d),
             "joint_angles": losses.joint_angle_loss(pose, batch.pose[index], has_3d),
+            "depth": losses.root_depth_loss(keypoints_3d, batch.keypoints_3d[index], has_3d, LOSS_MIN_DEPTH),
         }
