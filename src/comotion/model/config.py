@@ -90,6 +90,11 @@ class UpdateConfig:
             reference).
         llama_head_dim: width per self-attention head (128 in the reference whatever H is,
             reference quirk Q1).
+        offset_readout: ours, off in the official layout: each cross-attention block also
+            reads where its image attention points relative to the track's own projected pelvis
+            (:func:`~comotion.model.update.local_attention_offsets`) and adds that offset,
+            embedded, to the tokens.  The tiny model trained without it did not learn to turn
+            the attended cell positions into a position update.
     """
 
     num_tokens: int = 24
@@ -101,6 +106,7 @@ class UpdateConfig:
     depth_adj: float = 128.0
     llama_heads: int = 16
     llama_head_dim: int = 128
+    offset_readout: bool = False
 
 
 @dataclass

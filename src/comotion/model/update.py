@@ -8,6 +8,7 @@ are pooled, update the recurrent hidden state and decode a new pose and translat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,9 @@ from comotion.model.detect import NUM_BETAS, POSE_DECODER_SCALE
 NUM_KEYPOINTS = 27
 SMPL_PARAMS = 10 + 72 + 3
 PROJECTION_CLAMP = 5.0  # normalised projected keypoints are clamped to +-5 before embedding
+# Offset readout: image cells count with a Gaussian window of this many person heights around
+# the track's pelvis, so people elsewhere in the frame do not pull the offset.
+OFFSET_WINDOW = 0.5
 
 
 def _full_precision(like: torch.Tensor):
@@ -29,10 +33,52 @@ def _full_precision(like: torch.Tensor):
     return torch.autocast(device_type=like.device.type, enabled=False)
 
 
-class CrossAttentionBlock(nn.Module):
-    """Tokens attend to the image, then across people (per token) and within each person."""
+@dataclass
+class TrackAnchors:
+    """Where each track is in the network input, in pixels / ``normalizing_factor``.
 
-    def __init__(self, hidden_dim: int, token_dim: int, num_heads: int, llama_heads: int, llama_head_dim: int) -> None:
+    Attributes:
+        center: ``(B, N, 2)`` projected pelvis.
+        height: ``(B, N)`` extent of the projected keypoints (the larger of width and height).
+    """
+
+    center: torch.Tensor
+    height: torch.Tensor
+
+
+def local_attention_offsets(attention: torch.Tensor, cells: torch.Tensor, anchors: TrackAnchors) -> torch.Tensor:
+    """Where each query's image attention points, relative to its track, in person heights.
+
+    The attention weights are multiplied by a Gaussian window (``OFFSET_WINDOW`` heights) around
+    the track's pelvis and renormalised; the offset is their mean cell position minus the pelvis,
+    divided by the track's height.
+
+    Args:
+        attention: ``(B, heads, N, T, P)`` softmax weights of each track's ``T`` tokens over
+            ``P`` cells.
+        cells: ``(P, 2)`` cell positions, same units as the anchors.
+        anchors: the ``N`` tracks' centers and heights.
+
+    Returns:
+        ``(B, heads, N, T, 2)``.
+    """
+    relative = (cells[None, None] - anchors.center[:, :, None, :]) / anchors.height[..., None, None]  # (B, N, P, 2)
+    window = torch.exp(-0.5 * relative.square().sum(-1) / OFFSET_WINDOW**2)  # (B, N, P)
+    weights = attention * window[:, None, :, None, :]
+    total = weights.sum(-1, keepdim=True).clamp(min=1e-12)
+    return torch.einsum("bhntp,bnpc->bhntc", weights, relative) / total
+
+
+class CrossAttentionBlock(nn.Module):
+    """Tokens attend to the image, then across people (per token) and within each person.
+
+    With ``offset_readout`` the block also embeds :func:`local_attention_offsets` of its image
+    attention into the tokens (a zero-initialised linear layer, so a model grown from one without
+    it starts out computing the same)."""
+
+    def __init__(
+        self, hidden_dim: int, token_dim: int, num_heads: int, llama_heads: int, llama_head_dim: int, offset_readout: bool = False
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.token_to_query = nn.Sequential(
@@ -47,6 +93,11 @@ class CrossAttentionBlock(nn.Module):
         self.indiv_attention = nn.ModuleList(
             TransformerLayer(hidden_dim, llama_heads, llama_head_dim) for _ in range(2)
         )
+        self.embed_offsets = None
+        if offset_readout:
+            self.embed_offsets = nn.Linear(2 * num_heads, hidden_dim)
+            nn.init.zeros_(self.embed_offsets.weight)
+            nn.init.zeros_(self.embed_offsets.bias)
 
     def _query(self, tokens: torch.Tensor) -> torch.Tensor:
         batch, people, num_tokens, _ = tokens.shape
@@ -58,12 +109,29 @@ class CrossAttentionBlock(nn.Module):
         query = self._query(tokens)
         return query @ keys.transpose(-1, -2) * query.shape[-1] ** -0.5
 
-    def forward(self, tokens: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """``tokens (B, N, T, H)``; ``keys``/``values (B, heads, P, token_dim/heads)`` -> new tokens."""
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        cells: torch.Tensor | None = None,
+        anchors: TrackAnchors | None = None,
+    ) -> torch.Tensor:
+        """``tokens (B, N, T, H)``; ``keys``/``values (B, heads, P, token_dim/heads)`` -> new tokens.
+        ``cells (P, 2)`` and ``anchors`` are needed with ``offset_readout`` only."""
         batch, people, num_tokens, hidden = tokens.shape
-        attended = F.scaled_dot_product_attention(self._query(tokens), keys, values)
+        if self.embed_offsets is None:
+            attended = F.scaled_dot_product_attention(self._query(tokens), keys, values)
+        else:
+            attention = torch.softmax(self.attention_logits(tokens, keys), dim=-1)
+            attended = attention @ values
+            with _full_precision(attention):
+                offsets = local_attention_offsets(attention.float().unflatten(2, (people, num_tokens)), cells, anchors)
+            offsets = offsets.permute(0, 2, 3, 1, 4).reshape(batch, people, num_tokens, -1)
         attended = attended.transpose(1, 2).reshape(batch, people, num_tokens, -1)
         tokens = tokens + self.post_attention(attended)
+        if self.embed_offsets is not None:
+            tokens = tokens + self.embed_offsets(offsets.to(tokens.dtype))
 
         across = tokens.transpose(1, 2).reshape(batch * num_tokens, people, hidden)
         for layer in self.global_attention:
@@ -145,7 +213,8 @@ class UpdateNetwork(nn.Module):
         self.encode_hidden = ResMLP(H, T * H, 2 * H, pre_ln=False)
         self.encode_smpl = ResMLP(SMPL_PARAMS, T * H, 2 * H, pre_ln=False)
         self.cross_attention = nn.ModuleList(
-            CrossAttentionBlock(H, upd.token_dim, upd.num_heads, upd.llama_heads, upd.llama_head_dim) for _ in range(2)
+            CrossAttentionBlock(H, upd.token_dim, upd.num_heads, upd.llama_heads, upd.llama_head_dim, upd.offset_readout)
+            for _ in range(2)
         )
         self.get_px_feedback = TokenPooling(H)
         self.project_hidden = nn.Linear(H, H)
@@ -155,17 +224,31 @@ class UpdateNetwork(nn.Module):
         self.pose_decoder = PoseDecoder(upd.pose_embed_dim, H)
         use_onednn_linear(self)
 
+    def cell_positions(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """Positions of the ``h x w`` feature cells, ``(h*w, 2)`` row-major, in network-input
+        pixels / ``normalizing_factor`` (the units of the tracks' position embedding)."""
+        m = max(height, width)
+        # Cell top-left corners, no half-cell offset (quirk Q10).
+        cols = torch.arange(width, device=device, dtype=torch.float32) / m * (m * self.config.detection.pooling)
+        rows = torch.arange(height, device=device, dtype=torch.float32) / m * (m * self.config.detection.pooling)
+        grid = torch.stack(torch.broadcast_tensors(cols[None, :], rows[:, None]), dim=-1)
+        return grid.reshape(-1, 2) / self.config.update.normalizing_factor
+
+    def track_anchors(self, K_crop: torch.Tensor, keypoints_3d: torch.Tensor) -> TrackAnchors:
+        """``K_crop (B, 2, 3)``, ``keypoints_3d (B, N, 27, 3)`` -> the tracks' :class:`TrackAnchors`."""
+        with _full_precision(keypoints_3d):
+            K_norm = (K_crop.float() / self.config.update.normalizing_factor)[:, None]
+            xy = project_points(keypoints_3d.float(), K_norm).clamp(-PROJECTION_CLAMP, PROJECTION_CLAMP)
+            extent = (xy.amax(-2) - xy.amin(-2)).amax(-1)
+            # At least one feature cell: a track squeezed to a point still gets a window.
+            return TrackAnchors(center=xy[..., 0, :], height=extent.clamp(min=self.config.detection.pooling / self.config.update.normalizing_factor))
+
     def image_keys_values(self, image_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, D, h, w)`` -> keys, values ``(B, heads, h*w, token_dim/heads)`` (row-major cells)."""
         upd = self.config.update
         batch, _, height, width = image_features.shape
-        m = max(height, width)
-        device = image_features.device
-        # Cell top-left corners, no half-cell offset (quirk Q10).
-        cols = torch.arange(width, device=device, dtype=torch.float32) / m * (m * self.config.detection.pooling)
-        rows = torch.arange(height, device=device, dtype=torch.float32) / m * (m * self.config.detection.pooling)
-        grid = torch.stack(torch.broadcast_tensors(cols[None, :], rows[:, None]), dim=-1) / upd.normalizing_factor
-        grid_embedding = self.encode_grid(self.pos_embedding(grid.reshape(-1, 2))).to(image_features.dtype)
+        grid = self.cell_positions(height, width, image_features.device)
+        grid_embedding = self.encode_grid(self.pos_embedding(grid)).to(image_features.dtype)
         pixels = image_features.flatten(2).transpose(1, 2)  # (B, h*w, D)
         tokens = torch.cat([pixels, grid_embedding.expand(batch, -1, -1)], dim=-1)
 
@@ -246,18 +329,26 @@ class UpdateNetwork(nn.Module):
         """
         keys_values = self.image_keys_values(image_features) if keys_values is None else keys_values
         tokens = self.encode_tokens(K_crop, betas, pose, trans, keypoints_3d, hidden)
-        return self.update_from_tokens(tokens, hidden, trans, K_crop, keys_values)
+        return self.update_from_tokens(tokens, hidden, trans, keypoints_3d, K_crop, keys_values)
 
     def update_from_tokens(
         self,
         tokens: torch.Tensor,
         hidden: torch.Tensor,
         trans: torch.Tensor,
+        keypoints_3d: torch.Tensor,
         K_crop: torch.Tensor,
         keys_values: tuple[torch.Tensor, torch.Tensor],
     ) -> UpdateOutput:
         """The update step after :meth:`encode_tokens` (for callers that also inspect the tokens):
         tokens ``(B, N, T, H)`` through the cross-attention blocks and the decoder."""
+        cells = anchors = None
+        if self.config.update.offset_readout:
+            side = math.isqrt(keys_values[0].shape[-2])
+            if side * side != keys_values[0].shape[-2]:
+                raise ValueError("the offset readout needs a square feature map (the network input is square)")
+            cells = self.cell_positions(side, side, tokens.device)
+            anchors = self.track_anchors(K_crop, keypoints_3d)
         for block in self.cross_attention:
-            tokens = block(tokens, *keys_values)
+            tokens = block(tokens, *keys_values, cells, anchors)
         return self.decode(tokens, hidden, trans, K_crop)[0]

@@ -280,7 +280,7 @@ class UpdateObjective(nn.Module):
             pose, trans, keypoints_3d = pose.detach(), trans.detach(), keypoints_3d.detach()
         keys_values = self.update.image_keys_values(features[None])
         tokens = self.update.encode_tokens(K[None], betas[None], pose[None], trans[None], keypoints_3d[None], hidden[None])
-        raw = self.update.update_from_tokens(tokens, hidden[None], trans[None], K[None], keys_values)
+        raw = self.update.update_from_tokens(tokens, hidden[None], trans[None], keypoints_3d[None], K[None], keys_values)
         attention = features.new_zeros(())
         if self.config.weights.get("attention", 0.0) > 0:
             logits = self.update.cross_attention[0].attention_logits(tokens, keys_values[0])[0, 0]  # (M*T, cells)
