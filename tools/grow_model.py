@@ -14,24 +14,19 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import torch
-
 from comotion.body import load_body_model
 from comotion.errors import ComotionError, InputError
 from comotion.model import CoMotion
-from comotion.model.config import ModelConfig
-from comotion.train.loop import is_training_checkpoint
+from comotion.train.loop import network_from_checkpoint, read_training_checkpoint
 
 
 def load_network(path: Path, body_model: str | None) -> CoMotion:
     """A model file, or the network of a training checkpoint."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if is_training_checkpoint(path):
-        source = torch.load(path, map_location="cpu", weights_only=True)
-        model = CoMotion(ModelConfig.from_dict(source["model_config"]), load_body_model(body_model or source["body_model"]))
-        model._network_state_module().load_state_dict(source["network"])
-        return model
+    source = read_training_checkpoint(path)
+    if source is not None:
+        return network_from_checkpoint(source, load_body_model(body_model) if body_model else None)
     return CoMotion.from_pretrained(path, body_model=body_model)
 
 

@@ -94,15 +94,24 @@ def _merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
-def is_training_checkpoint(path: Path) -> bool:
-    """Whether ``path`` is a checkpoint written by :func:`train` (not a model file)."""
+def read_training_checkpoint(path: Path) -> dict | None:
+    """The contents of a checkpoint written by :func:`train`; ``None`` when ``path`` is something
+    else (a model file, another file, nothing)."""
     if not path.is_file() or path.suffix == ".safetensors":
-        return False
+        return None
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
-        return False
-    return isinstance(data, dict) and data.get("kind") == CHECKPOINT_KIND
+        return None
+    return data if isinstance(data, dict) and data.get("kind") == CHECKPOINT_KIND else None
+
+
+def network_from_checkpoint(source: dict, body=None) -> CoMotion:
+    """The network of a training checkpoint's contents, with ``body`` (default: the checkpoint's
+    body model)."""
+    model = CoMotion(ModelConfig.from_dict(source["model_config"]), body or load_body_model(source["body_model"]))
+    model._network_state_module().load_state_dict(source["network"])
+    return model
 
 
 def build_model(config: TrainConfig) -> tuple[CoMotion, KeypointHeatmapHead, dict | None]:
@@ -119,11 +128,9 @@ def build_model(config: TrainConfig) -> tuple[CoMotion, KeypointHeatmapHead, dic
     body = load_body_model(config.model.body_model)
     preset_config = ModelConfig.from_dict(_merge(get_preset(config.model.preset).to_dict(), config.model.config))
     init = Path(config.model.init) if config.model.init else None
-    source = None
-    if init is not None and is_training_checkpoint(init):
-        source = torch.load(init, map_location="cpu", weights_only=True)
-        model = CoMotion(ModelConfig.from_dict(source["model_config"]), body)
-        model._network_state_module().load_state_dict(source["network"])
+    source = read_training_checkpoint(init) if init is not None else None
+    if source is not None:
+        model = network_from_checkpoint(source, body)
     elif init is not None and init.is_dir():
         # Official checkpoints carry no config: the preset (plus overrides) must match their sizes.
         model = CoMotion.from_official(init / DETECTION_CHECKPOINT, init / REFINE_CHECKPOINT, body, config=preset_config)
@@ -148,13 +155,10 @@ def export_model(checkpoint_path: str | Path, output_path: str | Path, half: boo
     that ``CoMotion.from_pretrained`` loads; the auxiliary heatmap head is not part of it.
     ``half`` stores the weights as float16.
     """
-    checkpoint_path = Path(checkpoint_path)
-    if not is_training_checkpoint(checkpoint_path):
+    source = read_training_checkpoint(Path(checkpoint_path))
+    if source is None:
         raise InputError(f"{checkpoint_path}: not a training checkpoint written by comotion train")
-    source = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    model = CoMotion(ModelConfig.from_dict(source["model_config"]), load_body_model(source["body_model"]))
-    model._network_state_module().load_state_dict(source["network"])
-    return model.save(output_path, half=half)
+    return network_from_checkpoint(source).save(output_path, half=half)
 
 
 def _copy_pose_decoder(model: CoMotion) -> None:
