@@ -5,7 +5,9 @@ network at 512 px.  A smaller or less precise network needs others: its keypoint
 with a detection after one update step (``init_match_thr``), its confidences are calibrated
 differently (``init_conf_thr``), its duplicates are further apart (``nms_std``).  This script
 scores a grid of settings with ``comotion demo``'s clip, tracking and scoring code on clips of
-seeds the demo does not use by default (1000 and up), prints MOTA / IDF1 per setting, and with
+seeds the demo does not use by default (1000 and up), prints MOTA / IDF1 per setting (pooled over
+the clips: counts summed, as the OVERALL row of the MOT challenge, so a clip with 15 boxes weighs
+less than one with 90; ``--per-clip`` also prints each clip's), and with
 ``--write`` saves the model with the best setting stored in it (``CoMotion.tracker_settings``),
 so ``comotion track``/``demo`` and ``model.tracker()`` start from it.
 
@@ -27,6 +29,8 @@ import torch
 
 from comotion.commands import demo, track
 from comotion.errors import ComotionError
+from comotion.eval.mot_metrics import combine_summaries
+from comotion.eval.tracking import evaluate_tracking
 from comotion.tracking.config import parse_tracker_settings
 
 
@@ -39,9 +43,9 @@ def grid_settings(grid: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*axes)]
 
 
-def score_setting(model, args, settings: list[str]) -> list[dict]:
-    """Demo scores of each held-out clip tracked with ``settings``."""
-    scores = []
+def score_setting(model, args, settings: list[str]) -> tuple[list[dict], list[dict]]:
+    """Demo scores and PoseTrack21-protocol tracking summaries of each held-out clip tracked with ``settings``."""
+    scores, summaries = [], []
     clip_args = demo.clip_arguments(args)
     for seed in args.seeds:
         root = Path(args.workdir) / f"seed{seed}"
@@ -55,7 +59,11 @@ def score_setting(model, args, settings: list[str]) -> list[dict]:
         job = track.Job(track_args.input, demo.SEQUENCE, out)
         track.run_job(model, job, track_args, track.parse_formats("tracks,mot"))
         scores.append(demo.score_run(out, clip.path))
-    return scores
+        summaries.append(evaluate_tracking(out / "posetrack21", out, "posetrack21").overall)
+        if args.per_clip:
+            print(f"  seed {seed}: MOTA {scores[-1]['mota']:6.3f}  IDF1 {scores[-1]['idf1']:6.3f}  "
+                  f"GT boxes {scores[-1]['gt_boxes']}", flush=True)  # fmt: skip
+    return scores, summaries
 
 
 def main(argv=None) -> int:
@@ -72,6 +80,7 @@ def main(argv=None) -> int:
         "--cleanup", action=argparse.BooleanOptionalAction, default=True, help="score the cleaned output (as the demo)"
     )
     parser.add_argument("--workdir", default="runs/tune", help="clips and runs go here (clips are reused)")
+    parser.add_argument("--per-clip", action="store_true", help="also print each clip's MOTA / IDF1")
     parser.add_argument("--write", metavar="PATH", help="save the model with the best setting stored in it")
     parser.add_argument("--half", action="store_true", help="with --write: store the weights as float16")
     args = parser.parse_args(argv)
@@ -85,14 +94,15 @@ def main(argv=None) -> int:
             parse_tracker_settings(settings)
         results = []
         for settings in candidates:
-            scores = score_setting(model, args, settings)
-            mota = sum(s["mota"] for s in scores) / len(scores)
-            idf1 = sum(s["idf1"] for s in scores) / len(scores)
+            scores, summaries = score_setting(model, args, settings)
+            pooled = combine_summaries(summaries)
+            mota, idf1 = pooled["mota"], pooled["idf1"]
             mpjpe = [s["mpjpe_mm"] for s in scores if not math.isnan(s["mpjpe_mm"])]
             results.append((mota + idf1, settings, mota, idf1))
             print(
                 f"MOTA {mota:6.3f}  IDF1 {idf1:6.3f}  MPJPE {sum(mpjpe) / max(len(mpjpe), 1):5.0f} mm  "
-                f"ID sw {sum(s['id_switches'] for s in scores):3d}  {' '.join(settings) or '(stored/defaults)'}",
+                f"ID sw {pooled['num_switches']:3d}  misses {pooled['num_misses']:4d}  FP {pooled['num_false_positives']:4d}  "
+                f"of {pooled['num_objects']} GT boxes  {' '.join(settings) or '(stored/defaults)'}",
                 flush=True,
             )
         _, best, mota, idf1 = max(results, key=lambda r: r[0])

@@ -63,7 +63,7 @@ def test_keypoint_normalizer_quirk_q5():
         ({"encoder": {"output_dim": 64}}, "8 \\* rot_embed_dim"),
         ({"update": {"pose_embed_dim": 12}}, "pose_embed_dim"),
         ({"update": {"token_dim": 30, "num_heads": 4}}, "divisible"),
-        ({"input_resolution": 300}, "multiple of 256"),
+        ({"input_resolution": 320}, "multiple of 128"),
         ({"encoder": {"colour": 1}}, "unknown field"),
     ],
 )
@@ -76,6 +76,18 @@ def test_invalid_configs_are_rejected(change, message):
             data[key] = value
     with pytest.raises(InputError, match=message):
         ModelConfig.from_dict(data)
+
+
+def test_resolution_needs_whole_coarsest_level_only():
+    """The coarsest pyramid level is 1/128 of the input: 384 (levels 12, 6, 3) runs end to end."""
+    config = dataclasses.replace(get_preset("tiny"), input_resolution=384)
+    config.validate()
+    network = DetectionNetwork(config).eval()
+    K_crop = torch.tensor([[[300.0, 0.0, 192.0], [0.0, 300.0, 192.0]]])
+    with torch.no_grad():
+        output = network(torch.zeros(1, 3, 384, 384), K_crop)
+    assert output.conf.shape == (1, config.num_candidates)
+    assert output.image_features.shape[-2:] == (48, 48)
 
 
 def test_dict_round_trip():

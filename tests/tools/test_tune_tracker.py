@@ -39,3 +39,20 @@ def test_tunes_and_writes_the_best_setting(tune, tmp_path, capsys):
 def test_unknown_setting_is_one_line(tune, tmp_path, capsys):
     assert tune.main(["--grid", "no_such=1", "--workdir", str(tmp_path)]) == 2
     assert "unknown name 'no_such'" in capsys.readouterr().err
+
+
+def test_scores_are_pooled_over_clips(tune, tmp_path, capsys):
+    """The printed score counts every clip's boxes together (MOT OVERALL row), and --per-clip lists each clip."""
+    torch.manual_seed(0)
+    weights = CoMotion(get_preset("tiny"), load_body_model("anny-lowres")).save(tmp_path / "random.safetensors")
+    argv = [
+        "--weights", str(weights), "--seeds", "1000-1001", "--frames", "3", "--size", "128", "--people", "2-3",
+        "--workdir", str(tmp_path / "work"), "--per-clip",
+    ]  # fmt: skip
+    assert tune.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    per_clip = [line for line in lines if line.strip().startswith("seed ")]
+    assert len(per_clip) == 2
+    clip_boxes = sum(int(line.split("GT boxes")[1]) for line in per_clip)
+    pooled = next(line for line in lines if line.startswith("MOTA"))
+    assert int(pooled.split(" of ")[1].split()[0]) == clip_boxes > 0

@@ -154,7 +154,7 @@ class ModelConfig:
             raise InputError(
                 f"update.token_dim ({upd.token_dim}) must be divisible by update.num_heads ({upd.num_heads})"
             )
-        stride = det.pooling * 2**5  # coarsest pyramid level is 16x the feature stride
+        stride = det.pooling * 2**4  # the coarsest pyramid level is 1/16 of the stride-pooling feature map
         if self.input_resolution % stride:
             raise InputError(f"input_resolution ({self.input_resolution}) must be a multiple of {stride}")
 
