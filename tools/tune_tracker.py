@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--people", default="2-4")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resolution", type=int, default=None, metavar="PX", help="network input side (stored by --write)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--cleanup", action=argparse.BooleanOptionalAction, default=True, help="score the cleaned output (as the demo)"
@@ -88,7 +89,11 @@ def main(argv=None) -> int:
     args.seeds = list(range(int(first), int(last or first) + 1))
     torch.set_num_threads(args.threads)
     try:
-        model = track.load_model(argparse.Namespace(weights=args.weights, body_model=None, device=args.device, fixed_quirks=False))
+        model = track.load_model(
+            argparse.Namespace(
+                weights=args.weights, body_model=None, device=args.device, fixed_quirks=False, resolution=args.resolution
+            )
+        )
         candidates = grid_settings(args.grid) or [[]]
         for settings in candidates:
             parse_tracker_settings(settings)

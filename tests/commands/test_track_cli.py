@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+import comotion.tracking  # noqa: F401  (imported while comotion.model is real; fake_model replaces it)
 from comotion.cli import build_parser, main
 from comotion.commands import track as track_command
 from comotion.geometry.camera import project_points
@@ -109,6 +110,7 @@ class FakeTracker:
 class FakeCoMotion:
     loaded: list = []
     configs: list = []
+    resolutions: list = []
 
     def __init__(self, body):
         self.body = body
@@ -118,6 +120,9 @@ class FakeCoMotion:
     def from_pretrained(cls, path_or_name="default", body_model=None, device=None):
         cls.loaded.append((path_or_name, body_model, device))
         return cls(io_fixtures.make_tiny_body())
+
+    def set_input_resolution(self, side):
+        FakeCoMotion.resolutions.append(side)
 
     def tracker(self, config=None):
         FakeCoMotion.configs.append((self.config, config))
@@ -147,6 +152,7 @@ def fake_model(monkeypatch):
     monkeypatch.setattr(track_command, "tracker_config", lambda model, args: FakeConfig(args.fixed_quirks))
     FakeCoMotion.loaded = []
     FakeCoMotion.configs = []
+    FakeCoMotion.resolutions = []
     FakeTracker.interrupt_at = None
     FakeTracker.memory = []
     return FakeCoMotion
@@ -218,6 +224,13 @@ def test_track_video_writes_every_output(tmp_path, video, fake_model, capsys):
     assert (overlay.info.height, overlay.info.width) == (120, 160 + 120) and len(list(overlay)) == 8
     done = json.loads((out / "done.json").read_text())
     assert done["frames"] == 8 and done["tracks"] == 2 and "tracks" in done["outputs"]
+
+
+def test_resolution_option_reaches_the_model(tmp_path, video, fake_model):
+    assert main(["track", str(video), "-o", str(tmp_path / "a"), "--formats", "tracks", "-q", "--no-cleanup"]) == 0
+    assert fake_model.resolutions == []
+    assert main(["track", str(video), "-o", str(tmp_path / "b"), "--formats", "tracks", "-q", "--no-cleanup", "--resolution", "384"]) == 0
+    assert fake_model.resolutions == [384]
 
 
 def test_track_image_folder_with_frame_selection(tmp_path, fake_model):

@@ -144,3 +144,26 @@ def test_packaged_default_model_loads_and_runs():
     updated = model.update(features, detections.betas, detections.pose, detections.trans,
                            detections.keypoints_3d, torch.zeros(len(detections.betas), model.config.update.hidden_dim))  # fmt: skip
     assert updated.pose.shape == detections.pose.shape
+
+
+def test_input_resolution_can_change_after_loading(body, image):
+    torch.manual_seed(1)
+    model = CoMotion(get_preset("tiny"), body).eval()
+    assert model.config.input_resolution == 256
+    model.set_input_resolution(384)
+    assert model.detection_module.config.input_resolution == model.update_module.config.input_resolution == 384
+    frame = model.prepare(image)
+    assert frame.image.shape[-2:] == (384, 384)
+    detections, features = model.detect(frame, conf_thr=0.0)
+    assert features.image_features.shape[-2:] == (48, 48)
+    side = 384 // 8 // 4  # finest pyramid level
+    slots = model.config.detection.num_slots
+    assert len(model.candidates(frame)) == slots * (side**2 + (side // 2) ** 2 + (side // 4) ** 2)
+    assert len(detections) > 0
+    hidden = torch.zeros(2, model.config.update.hidden_dim)
+    fields = [detections.betas, detections.pose, detections.trans, detections.keypoints_3d]
+    assert len(model.update(features, *[f[:2] for f in fields], hidden)) == 2
+    for bad in (320, 0, -128):
+        with pytest.raises(ComotionError, match="input_resolution"):
+            model.set_input_resolution(bad)
+    assert model.config.input_resolution == 384

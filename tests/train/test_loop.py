@@ -265,3 +265,22 @@ path = "{synth_images}"
     assert process.returncode == 0, err
     state = torch.load(output_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
     assert 2 <= state["step"] < 1000
+
+
+def test_training_resolution_overrides_the_init_model(synth_images, tmp_path):
+    """A model that runs at 384 px (the default model) trains at 256 px when the config says so."""
+    from comotion.body import load_body_model
+    from comotion.model import CoMotion, get_preset
+    from comotion.train.loop import build_model
+
+    model = CoMotion(get_preset("tiny"), load_body_model("anny-lowres"))
+    model.set_input_resolution(384)
+    init = model.save(tmp_path / "at384.safetensors")
+    data = [{"kind": "synthetic", "path": str(synth_images)}]
+    config = make_config(tmp_path / "run", data, model={"init": str(init), "body_model": "anny-lowres"})
+    assert build_model(config)[0].config.input_resolution == 384
+    config = make_config(
+        tmp_path / "run", data, model={"init": str(init), "body_model": "anny-lowres", "input_resolution": 256}
+    )
+    trained = build_model(config)[0]
+    assert trained.config.input_resolution == trained.detection_module.config.input_resolution == 256

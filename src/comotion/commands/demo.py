@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default=None, help="torch device for the network (default: cuda if available, else cpu)"
     )
     parser.add_argument(
+        "--resolution", type=int, default=None, metavar="PX", help="network input side (default: the weights' own)"
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -147,6 +150,8 @@ def track_arguments(args, clip, outdir: Path, quiet: bool) -> argparse.Namespace
     ]  # fmt: skip
     if args.device is not None:
         argv += ["--device", args.device]
+    if getattr(args, "resolution", None) is not None:
+        argv += ["--resolution", str(args.resolution)]
     if not args.no_overlay:
         argv.append("--overlay")
     if quiet:
@@ -247,7 +252,8 @@ def _run(args) -> int:
     outdir = Path(args.output)
     # Load the network first: a missing or bad model file fails before any rendering.
     model_args = argparse.Namespace(
-        weights=str(args.weights), body_model=args.body_model, device=args.device, fixed_quirks=False
+        weights=str(args.weights), body_model=args.body_model, device=args.device, fixed_quirks=False,
+        resolution=args.resolution,
     )
     model = track.load_model(model_args)
     prepare_output(outdir)

@@ -57,6 +57,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)"
     )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="side of the square network input (a multiple of 128 for the built-in layouts); default: the weights' own",
+    )
 
 
 def add_camera_arguments(parser: argparse.ArgumentParser) -> None:
@@ -251,6 +258,8 @@ def load_model(args):
     model = CoMotion.from_pretrained(args.weights, body_model=args.body_model, device=resolve_device(args.device))
     if args.fixed_quirks:
         model.config = with_fixes(model.config)
+    if getattr(args, "resolution", None) is not None:
+        model.set_input_resolution(args.resolution)
     return model
 
 

@@ -244,6 +244,16 @@ class CoMotion(nn.Module):
         state = self._network_state_module().state_dict()
         return save_model_file(path, self.config.to_dict(), state, self.body.name, self.tracker_settings, half)
 
+    def set_input_resolution(self, side: int) -> None:
+        """Run the networks at ``side x side`` pixels from now on (a multiple of ``pooling * 16``).
+
+        No weight depends on it: a network trained at 256 px can run at 384 px, where small people
+        cover more feature cells (the default model's card says which side it runs at).
+        """
+        config = dataclasses.replace(self.config, input_resolution=int(side))
+        config.validate()
+        self.config = self.detection_module.config = self.update_module.config = config
+
     # ----------------------------------------------------------------------------------------
     # Inference
 

@@ -155,8 +155,8 @@ class ModelConfig:
                 f"update.token_dim ({upd.token_dim}) must be divisible by update.num_heads ({upd.num_heads})"
             )
         stride = det.pooling * 2**4  # the coarsest pyramid level is 1/16 of the stride-pooling feature map
-        if self.input_resolution % stride:
-            raise InputError(f"input_resolution ({self.input_resolution}) must be a multiple of {stride}")
+        if self.input_resolution <= 0 or self.input_resolution % stride:
+            raise InputError(f"input_resolution ({self.input_resolution}) must be a positive multiple of {stride}")
 
     @property
     def feature_size(self) -> int:

@@ -55,12 +55,16 @@ class ModelSection:
         init: start from this: a training checkpoint of an earlier stage, a model file in our
             format, or a folder with the official checkpoints (fine-tuning); empty = scratch.
         body_model: body model of the losses (``anny``, ``anny-lowres`` or a SMPL path).
+        input_resolution: side of the network input while training (pixels); 0 keeps the
+            preset's or the ``init`` network's.  No weight depends on it, so a model that runs at
+            384 px (the default model) can go on training at 256 px on 256 px data.
     """
 
     preset: str = "tiny"
     config: dict = field(default_factory=dict)
     init: str = ""
     body_model: str = "anny"
+    input_resolution: int = 0
 
 
 @dataclass

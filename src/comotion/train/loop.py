@@ -140,6 +140,8 @@ def build_model(config: TrainConfig) -> tuple[CoMotion, KeypointHeatmapHead, dic
         model = CoMotion.from_pretrained(init, body_model=body)
     else:
         model = CoMotion(preset_config, body)
+    if config.model.input_resolution:
+        model.set_input_resolution(config.model.input_resolution)
     heatmap_head = KeypointHeatmapHead(model.config.encoder.output_dim)
     if source is not None and "heatmap_head" in source:
         heatmap_head.load_state_dict(source["heatmap_head"])
