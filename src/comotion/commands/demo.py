@@ -127,11 +127,16 @@ def clip_arguments(args) -> argparse.Namespace:
 
 def cached_clip(args, seed: int, root: Path):
     """The clip of ``seed`` in ``root/clip`` with its PoseTrack21 export in ``root/posetrack21``,
-    rendered unless an earlier call left it there (tools that score many runs on the same clips)."""
-    from comotion.synth import load_clip
+    rendered unless an earlier call left it there (tools that score many runs on the same clips).
+    The export is written anew each time: it is cheap, and it follows the code (its box
+    convention), where the cached frames do not."""
+    from comotion.synth import export_posetrack, load_clip
 
     if (root / "clip" / "meta.json").is_file():
-        return load_clip(root / "clip")
+        clip = load_clip(root / "clip")
+        shutil.rmtree(root / "posetrack21", ignore_errors=True)
+        export_posetrack(clip, root / "posetrack21", SEQUENCE)
+        return clip
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     return render_clip(args, seed, root / "clip", quiet=True)
