@@ -183,7 +183,6 @@ def test_scores_of_a_perfect_tracker(tmp_path):
     assert scores["pck@0.05"] == 1.0 and scores["pck@0.1"] == 1.0 and scores["matched_people"] == 1.0
 
 
-
 def test_cached_clip_is_reused_and_its_dataset_written_anew(tmp_path):
     """Tools that score many runs reuse a rendered clip, but re-export its dataset, which
     follows the code (a stale gt.txt kept old box conventions)."""

@@ -96,7 +96,7 @@ def test_posetrack_export_round_trip(generated, tmp_path):
         assert len(entry["ignore_regions_x"]) == len(entry["ignore_regions_y"])
 
     rows = _read_gt_txt(root / "posetrack_mot/mot/val/000001_synth/gt/gt.txt")
-    boxes = tracker_style_boxes(gt.box, 64, 96)
+    boxes = tracker_style_boxes(gt.box, SCENE.height, SCENE.width)
     annotated = gt.present.T & (gt.visible_fraction >= 0.2) & (gt.keypoints_visible.sum(-1) >= 3)
     assert len(rows) == annotated.sum() > 0
     for (frame, pid), (x, y, w, h) in rows.items():
