@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from comotion.commands import demo, track
+from comotion.commands import demo
 from comotion.errors import ComotionError
 from comotion.eval.tracking import IOU_THRESHOLD, box_iou
 from comotion.synth import load_clip
@@ -103,29 +103,19 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=6, help="probe every N-th frame")
     parser.add_argument("--conf", type=float, default=0.5, help="confidence threshold of the selected detections")
     parser.add_argument("--resolution", type=int, default=None, metavar="PX", help="network input side")
-    parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--people", default="2-4")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1)
+    demo.add_held_out_arguments(parser)
     parser.add_argument("--workdir", default="runs/tune", help="held-out clips go here (shared with tune_tracker.py, reused)")
     args = parser.parse_args(argv)
     if args.every < 1:
         parser.error("--every must be >= 1")
     torch.set_num_threads(args.threads)
     try:
-        model = track.load_model(
-            argparse.Namespace(
-                weights=args.weights, body_model=None, device=args.device, fixed_quirks=False, resolution=args.resolution
-            )
-        )
+        model = demo.held_out_model(args)
         if args.clips:
             clips = [load_clip(path) for path in args.clips]
         else:
-            first, _, last = args.seeds.partition("-")
             clip_args = demo.clip_arguments(args)
-            seeds = range(int(first), int(last or first) + 1)
-            clips = [demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}") for seed in seeds]
+            clips = [demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}") for seed in demo.seed_range(args.seeds)]
         records = np.concatenate([person_records(model, clip, args.every, args.conf) for clip in clips])
         print(f"all people        {summary_line(records)}")
         for low, high in zip(HEIGHT_BINS[:-1], HEIGHT_BINS[1:]):

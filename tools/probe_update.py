@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from comotion.commands import demo, track
+from comotion.commands import demo
 from comotion.errors import ComotionError
 from comotion.train.stages import jitter_translation
 
@@ -66,21 +66,15 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default="default", help="model file (or 'default')")
     parser.add_argument("--seeds", default="1000-1003", help="held-out clip seeds, FIRST-LAST")
     parser.add_argument("--jitter", type=float, default=0.0, help="move the initial roots by this many pixels (std)")
-    parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--people", default="2-4")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1)
+    demo.add_held_out_arguments(parser)
     parser.add_argument("--workdir", default="runs/tune", help="clips go here (shared with tune_tracker.py, reused)")
     args = parser.parse_args(argv)
-    first, _, last = args.seeds.partition("-")
-    seeds = range(int(first), int(last or first) + 1)
     torch.set_num_threads(args.threads)
     try:
-        model = track.load_model(argparse.Namespace(weights=args.weights, body_model=None, device=args.device, fixed_quirks=False))
+        model = demo.held_out_model(args)
         clip_args = demo.clip_arguments(args)
         totals = {"video": [], "frozen": [], "still": []}
-        for seed in seeds:
+        for seed in demo.seed_range(args.seeds):
             clip = demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}")
             errors = {
                 "video": unroll_errors(model, clip, args.jitter, frozen=False, seed=seed),

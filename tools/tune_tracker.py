@@ -71,12 +71,8 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default="default", help="model file (or 'default')")
     parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2", help="values to try (repeat)")
     parser.add_argument("--seeds", default="1000-1007", help="held-out clip seeds, FIRST-LAST")
-    parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--people", default="2-4")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
+    demo.add_held_out_arguments(parser)
     parser.add_argument("--resolution", type=int, default=None, metavar="PX", help="network input side (stored by --write)")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--cleanup", action=argparse.BooleanOptionalAction, default=True, help="score the cleaned output (as the demo)"
     )
@@ -85,15 +81,10 @@ def main(argv=None) -> int:
     parser.add_argument("--write", metavar="PATH", help="save the model with the best setting stored in it")
     parser.add_argument("--half", action="store_true", help="with --write: store the weights as float16")
     args = parser.parse_args(argv)
-    first, _, last = args.seeds.partition("-")
-    args.seeds = list(range(int(first), int(last or first) + 1))
+    args.seeds = demo.seed_range(args.seeds)
     torch.set_num_threads(args.threads)
     try:
-        model = track.load_model(
-            argparse.Namespace(
-                weights=args.weights, body_model=None, device=args.device, fixed_quirks=False, resolution=args.resolution
-            )
-        )
+        model = demo.held_out_model(args)
         candidates = grid_settings(args.grid) or [[]]
         for settings in candidates:
             parse_tracker_settings(settings)

@@ -201,3 +201,10 @@ def test_cached_clip_is_reused_and_its_dataset_written_anew(tmp_path):
     assert frame.stat().st_mtime_ns == stamp  # not rendered again
     np.testing.assert_array_equal(again.gt.trans, clip.gt.trans)
     assert gt_txt.read_text() == exported
+
+
+def test_seed_range_reads_first_to_last_inclusive():
+    from comotion.commands.demo import seed_range
+
+    assert seed_range("1000-1003") == [1000, 1001, 1002, 1003]
+    assert seed_range("7") == [7]

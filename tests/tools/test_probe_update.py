@@ -1,17 +1,12 @@
 """tools/probe_update.py: the update module unrolled from the ground truth, with and without video."""
 
-import contextlib
-import io
-
 import numpy as np
 import pytest
-import torch
 
-from comotion.body import load_body_model
-from comotion.model import CoMotion, get_preset
+from comotion.model import CoMotion
 from comotion.synth import load_clip
 
-from .conftest import load_tool
+from .conftest import load_tool, random_tiny_weights, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +18,9 @@ def probe():
 def probed(probe, tmp_path_factory):
     """A random tiny model probed on one 3-frame clip; returns (exit code, printed, model, clip)."""
     tmp_path = tmp_path_factory.mktemp("probe")
-    torch.manual_seed(0)
-    model = CoMotion(get_preset("tiny"), load_body_model("anny-lowres"))
-    weights = model.save(tmp_path / "random.safetensors")
+    weights = random_tiny_weights(tmp_path / "random.safetensors")
     argv = ["--weights", str(weights), "--seeds", "1000", "--frames", "3", "--size", "64", "--people", "2-2", "--jitter", "4", "--workdir", str(tmp_path)]
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = probe.main(argv)
-    return code, printed.getvalue(), CoMotion.from_pretrained(weights, body_model="anny-lowres"), load_clip(tmp_path / "seed1000" / "clip")
+    return *run_tool(probe, argv), CoMotion.from_pretrained(weights, body_model="anny-lowres"), load_clip(tmp_path / "seed1000" / "clip")
 
 
 def test_prints_video_frozen_and_still_errors(probed):

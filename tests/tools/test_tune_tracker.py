@@ -1,12 +1,10 @@
 """tools/tune_tracker.py: the grid, scoring on held-out clips, and storing the best setting."""
 
 import pytest
-import torch
 
-from comotion.body import load_body_model
-from comotion.model import CoMotion, get_preset
+from comotion.model import CoMotion
 
-from .conftest import load_tool
+from .conftest import load_tool, random_tiny_weights
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +18,7 @@ def test_grid_is_every_combination(tune):
 
 
 def test_tunes_and_writes_the_best_setting(tune, tmp_path, capsys):
-    torch.manual_seed(0)
-    weights = CoMotion(get_preset("tiny"), load_body_model("anny-lowres")).save(tmp_path / "random.safetensors")
+    weights = random_tiny_weights(tmp_path / "random.safetensors")
     out = tmp_path / "tuned.safetensors"
     argv = [
         "--weights", str(weights), "--grid", "init_conf_thr=0.3,0.9", "--seeds", "1000", "--frames", "3",
@@ -43,8 +40,7 @@ def test_unknown_setting_is_one_line(tune, tmp_path, capsys):
 
 def test_scores_are_pooled_over_clips(tune, tmp_path, capsys):
     """The printed score counts every clip's boxes together (MOT OVERALL row), and --per-clip lists each clip."""
-    torch.manual_seed(0)
-    weights = CoMotion(get_preset("tiny"), load_body_model("anny-lowres")).save(tmp_path / "random.safetensors")
+    weights = random_tiny_weights(tmp_path / "random.safetensors")
     argv = [
         "--weights", str(weights), "--seeds", "1000-1001", "--frames", "3", "--size", "128", "--people", "2-3",
         "--workdir", str(tmp_path / "work"), "--per-clip",

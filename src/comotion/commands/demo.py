@@ -116,6 +116,33 @@ def render_clip(args, seed: int, clip_dir: Path, quiet: bool):
     return clip
 
 
+def add_held_out_arguments(parser: argparse.ArgumentParser) -> None:
+    """The clip and run options of the tools that score a model on held-out demo clips
+    (tools/tune_tracker.py, tools/probe_update.py, tools/probe_detector.py)."""
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--people", default="2-4")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+
+
+def seed_range(text: str) -> list[int]:
+    """``"FIRST-LAST"`` (or one seed) -> the seeds from FIRST to LAST inclusive."""
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def held_out_model(args):
+    """The model of a tool's ``weights``, ``device`` and optional ``resolution``, as ``comotion
+    track`` loads it (stored tracker settings included, quirks as the reference)."""
+    from comotion.commands import track
+
+    namespace = argparse.Namespace(
+        weights=args.weights, body_model=None, device=args.device, fixed_quirks=False, resolution=getattr(args, "resolution", None)
+    )
+    return track.load_model(namespace)
+
+
 def clip_arguments(args) -> argparse.Namespace:
     """The demo options that render a held-out clip and track it, from a tool's ``frames``,
     ``people``, ``size``, ``weights`` and ``device``."""
