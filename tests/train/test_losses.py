@@ -70,6 +70,25 @@ def test_root_depth_loss_is_relative_and_uses_the_root():
     assert losses.root_depth_loss(pred, target, torch.zeros(3, dtype=torch.bool), min_depth=0.1) == 0
 
 
+def test_box_loss_is_relative_to_the_target_height_and_clamped_to_the_image():
+    target = torch.tensor([[[10.0, 20.0], [50.0, 120.0]], [[100.0, 100.0], [110.0, 120.0]], [[0.0, 0.0], [5.0, 5.0]]])
+    pred = target.clone()
+    pred[0, :, 0] += 10.0  # 10 px to the right: x1 and x2 off by 10 of a 100 px tall box
+    pred[1, 1] += 4.0  # far corner 4 px out in x and y of a 20 px tall box
+    valid = torch.tensor([True, True, False])
+    expected = (10.0 * 2 / 4 / 100 + 4.0 * 2 / 4 / 20) / 2
+    assert torch.isclose(losses.box_loss(pred, target, valid, image_size=256), torch.tensor(expected))
+    # Beyond the image border nothing is compared (the evaluation's boxes are clamped), and a
+    # box below min_height is divided by min_height.
+    outside = target[1:2].clone()
+    outside[0, 1, 0] = 300.0
+    assert losses.box_loss(outside, target[1:2], valid[:1], image_size=256) > 0
+    assert losses.box_loss(outside, outside + torch.tensor([[0.0, 0.0], [20.0, 0.0]]), valid[:1], image_size=256) == 0
+    tiny = torch.tensor([[[0.0, 0.0], [2.0, 2.0]]])
+    assert torch.isclose(losses.box_loss(tiny + 1.0, tiny, valid[:1], image_size=256), torch.tensor(1.0 / 8.0))
+    assert losses.box_loss(pred, target, torch.zeros(3, dtype=torch.bool), image_size=256) == 0
+
+
 def test_betas_loss():
     target = torch.zeros(3, 10)
     pred = torch.full((3, 10), 0.5)

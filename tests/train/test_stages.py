@@ -51,7 +51,7 @@ def test_stage1_lowers_the_loss_and_writes_a_loadable_model(stage1_run):
     after = _fixed_batch_loss(config, out / CHECKPOINT_NAME)
     assert after < before
     log = (out / "log.csv").read_text().splitlines()
-    assert log[0].startswith("step,lr,reprojection,joints_3d,joint_angles,betas,depth,confidence,heatmap,total")
+    assert log[0].startswith("step,lr,reprojection,joints_3d,joint_angles,betas,depth,box,confidence,heatmap,total")
     assert len(log) == 4
 
     from comotion.model import CoMotion
@@ -146,11 +146,12 @@ def test_attention_term_with_jittered_tracks_is_logged_and_trained(stage1_run, s
     assert header.startswith("step,lr,reprojection,joints_3d,joint_angles,depth,attention,total")
 
 
-def test_stage1_depth_term_gradient_moves_depths_toward_the_truth(synth_images, tmp_path):
-    """Two optimizer steps on the depth term alone, on one batch, lower it (the matched
+@pytest.mark.parametrize("term", ["depth", "box"])
+def test_stage1_beyond_paper_terms_move_predictions_toward_the_truth(synth_images, tmp_path, term):
+    """Two optimizer steps on the depth or box term alone, on one batch, lower it (the matched
     candidates stay the same over so few small steps; over more, matching swaps them)."""
     data = [{"kind": "synthetic", "path": str(synth_images)}]
-    config = make_config(tmp_path, data, stage=1, objective={"weights": {"depth": 1.0}})
+    config = make_config(tmp_path, data, stage=1, objective={"weights": {term: 1.0}})
     torch.manual_seed(config.seed)
     model, heatmap_head, _ = build_model(config)
     objective = build_objective(config, model, heatmap_head).train()
@@ -158,12 +159,12 @@ def test_stage1_depth_term_gradient_moves_depths_toward_the_truth(synth_images, 
     sampler = MixtureSampler([len(d) for d in datasets], [1.0], config.batch_size, config.seed)
     batch = StepBatches(datasets, sampler, model.config.input_resolution, config.zoom)[0]
     optimizer = torch.optim.Adam([p for p in objective.parameters() if p.requires_grad], lr=1e-4)
-    depth = []
+    values = []
     for _ in range(3):
         terms = objective(*batch)
-        depth.append(terms["depth"].item())
+        values.append(terms[term].item())
         optimizer.zero_grad()
         terms["total"].backward()
         optimizer.step()
-    assert depth[0] > 0.05  # an untrained detector does not know how far people are
-    assert depth[2] < depth[1] < depth[0]
+    assert values[0] > 0.05  # an untrained detector does not know where or how far people are
+    assert values[2] < values[1] < values[0]

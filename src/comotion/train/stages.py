@@ -23,9 +23,10 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from comotion.geometry.camera import project_points
+from comotion.geometry.camera import boxes_from_points, project_points
 from comotion.geometry.rotations import apply_pose_delta
 from comotion.model.detect import POSE_DECODER_SCALE, DetectionOutput
+from comotion.io.mot import BOX_VERTEX_STRIDE
 from comotion.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from comotion.train import losses
 from comotion.train.data import NUM_KEYPOINTS, Sample
@@ -34,8 +35,8 @@ from comotion.train.matching import match_candidates
 # Keypoints are projected for the reprojection loss with depths clamped at 10 cm: nobody stands
 # closer to a camera, and the 1/z^2 gradient of points near the image plane would swamp the rest.
 LOSS_MIN_DEPTH = 0.1
-# "depth" and "attention" (off unless weighted) are beyond the paper, see ObjectiveConfig.
-LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "betas", "depth", "confidence", "heatmap")
+# "depth", "box" and "attention" (off unless weighted) are beyond the paper, see ObjectiveConfig.
+LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "betas", "depth", "box", "confidence", "heatmap")
 # Betas are never updated.
 UPDATE_LOSS_NAMES = ("reprojection", "joints_3d", "joint_angles", "depth", "attention")
 
@@ -49,7 +50,10 @@ class ObjectiveConfig:
             total is their weighted sum; a term without a weight counts 0.  ``depth``
             (:func:`~comotion.train.losses.root_depth_loss`, log depth of the root) is beyond
             the paper, for data with 3-D ground truth: the tiny model's detector placed small
-            people at wrong depths, so their boxes had the wrong size.
+            people at wrong depths, so their boxes had the wrong size.  ``box``
+            (:func:`~comotion.train.losses.box_loss`, stage 1, data with 3-D ground truth) is
+            beyond the paper too: the L1 error of the projected mesh box (every
+            ``BOX_VERTEX_STRIDE``-th vertex, as the tracker draws boxes) per person height.
         match_alpha: exponent of the confidence factor in the matching score.
         oks_std: OKS kernel width for matching.
         negatives_per_positive: unmatched candidates drawn as BCE negatives per matched one.
@@ -156,10 +160,13 @@ def pose_losses(
     """
     if betas.shape[0] == 0:  # nobody to match in this image
         zero = (betas.sum() + pose.sum() + trans.sum()) * 0.0
-        return {name: zero for name in ("reprojection", "joints_3d", "joint_angles", "betas", "depth")}
-    keypoints_3d = body.keypoints(betas, pose, trans)
+        return {name: zero for name in ("reprojection", "joints_3d", "joint_angles", "betas", "depth", "box")}
+    predicted = body(betas, pose, trans, vertices=BOX_VERTEX_STRIDE)
+    keypoints_3d = predicted.keypoints
     keypoints_2d = project_points(keypoints_3d, K, min_depth=LOSS_MIN_DEPTH)
     has_3d = target.has_3d[index] & target.valid[index]
+    with torch.no_grad():
+        true_vertices = body(target.betas[index], target.pose[index], target.trans[index], vertices=BOX_VERTEX_STRIDE).vertices
     return {
         "reprojection": losses.reprojection_loss(
             keypoints_2d, target.keypoints_2d[index], target.keypoints_2d_valid[index] & target.valid[index][:, None], image_size
@@ -168,7 +175,13 @@ def pose_losses(
         "joint_angles": losses.joint_angle_loss(pose, target.pose[index], has_3d),
         "depth": losses.root_depth_loss(keypoints_3d, target.keypoints_3d[index], has_3d, LOSS_MIN_DEPTH),
         "betas": losses.betas_loss(betas, target.betas[index], target.has_betas[index] & target.valid[index]),
+        "box": losses.box_loss(_mesh_box(predicted.vertices, K), _mesh_box(true_vertices, K), has_3d, image_size),
     }
+
+
+def _mesh_box(vertices: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Tight boxes ``(M, 2, 2)`` pixels around camera-frame ``vertices (M, V, 3)`` projected with ``K (2, 3)``."""
+    return boxes_from_points(project_points(vertices, K, min_depth=LOSS_MIN_DEPTH))
 
 
 class DetectionObjective(nn.Module):
