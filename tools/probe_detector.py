@@ -12,7 +12,10 @@ network candidates (an oracle selection).  Printed, overall and by the person's 
 * ``IoU>=.5``: share of people whose detection's keypoint box overlaps theirs by IoU 0.5 or more
   (the evaluation's pairing threshold, on tight keypoint boxes);
 * ``depth``: median ratio of detected to true pelvis depth (< 1: people placed too near, so
-  drawn too large).
+  drawn too large);
+* ``width``, ``height``: median log ratio of the detection's keypoint box side to the person's
+  (< 0: too narrow / too short; a systematic bias the keypoint error hides, e.g. limbs pulled
+  towards the body).
 
 Held-out clips by seed (rendered as ``comotion demo`` renders them, cached in ``--workdir``) or
 any clip folders, e.g. training data: the same numbers on training and fresh clips mean the
@@ -53,9 +56,18 @@ def relative_errors(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.linalg.norm(predicted - target, axis=-1).mean(-1) / height
 
 
+def log_side_ratios(predicted_box: np.ndarray, target_box: np.ndarray) -> tuple[float, float]:
+    """``(log width ratio, log height ratio)`` of corner boxes ``[x1, y1, x2, y2]`` (sides at least 1 px)."""
+    predicted = np.maximum(predicted_box[2:] - predicted_box[:2], 1.0)
+    target = np.maximum(target_box[2:] - target_box[:2], 1.0)
+    width, height = np.log(predicted / target)
+    return float(width), float(height)
+
+
 def person_records(model, clip, every: int, conf_thr: float) -> np.ndarray:
-    """One row per (probed frame, annotated person): ``[height px, err, oracle err, IoU, depth ratio]``
-    (NaN error, IoU 0 and NaN depth where the frame has no detection)."""
+    """One row per (probed frame, annotated person): ``[height px, err, oracle err, IoU, depth ratio,
+    log width ratio, log height ratio]`` (NaN error, IoU 0 and NaN depth and ratios where the
+    frame has no detection)."""
     gt = clip.gt
     annotated = annotated_people(gt)
     rows = []
@@ -73,25 +85,33 @@ def person_records(model, clip, every: int, conf_thr: float) -> np.ndarray:
             height = float(np.ptp(target[:, 1]))
             oracle = float(relative_errors(all_2d, target).min())
             if len(predicted) == 0:
-                rows.append([height, np.nan, oracle, 0.0, np.nan])
+                rows.append([height, np.nan, oracle, 0.0, np.nan, np.nan, np.nan])
                 continue
             errors = relative_errors(predicted, target)
             best = int(errors.argmin())
-            iou = float(box_iou(keypoint_boxes(target)[None], keypoint_boxes(predicted[best])[None])[0, 0])
-            rows.append([height, errors[best], oracle, iou, depth[best] / gt.keypoints_3d[t, person, 0, 2]])
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+            target_box, predicted_box = keypoint_boxes(target), keypoint_boxes(predicted[best])
+            iou = float(box_iou(target_box[None], predicted_box[None])[0, 0])
+            depth_ratio = depth[best] / gt.keypoints_3d[t, person, 0, 2]
+            rows.append([height, errors[best], oracle, iou, depth_ratio, *log_side_ratios(predicted_box, target_box)])
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 7)
 
 
 def summary_line(records: np.ndarray) -> str:
-    """``n``, median ``err`` and ``oracle``, share with IoU >= 0.5, median depth ratio."""
+    """``n``, median ``err`` and ``oracle``, share with IoU >= 0.5, median depth ratio and log box
+    side ratios."""
     if len(records) == 0:
         return "n    0"
-    height, error, oracle, iou, depth = records.T
+    height, error, oracle, iou, depth, width_ratio, height_ratio = records.T
     return (
-        f"n {len(records):4d}  err {np.nanmedian(error) if np.isfinite(error).any() else np.nan:5.3f}  "
+        f"n {len(records):4d}  err {_median(error):5.3f}  "
         f"oracle {np.median(oracle):5.3f}  IoU>=.5 {np.mean(iou >= IOU_THRESHOLD):4.2f}  "
-        f"depth {np.nanmedian(depth) if np.isfinite(depth).any() else np.nan:4.2f}"
+        f"depth {_median(depth):4.2f}  width {_median(width_ratio):+5.2f}  height {_median(height_ratio):+5.2f}"
     )
+
+
+def _median(values: np.ndarray) -> float:
+    """Median of the finite values (NaN if there are none)."""
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
 
 
 def main(argv=None) -> int:

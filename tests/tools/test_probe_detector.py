@@ -28,11 +28,21 @@ def test_keypoint_boxes_span_the_points(probe):
     assert probe.keypoint_boxes(keypoints).tolist() == [[1.0, 2.0, 5.0, 9.0]]
 
 
+def test_log_side_ratios_compare_widths_and_heights(probe):
+    width, height = probe.log_side_ratios(np.array([0.0, 0.0, 10.0, 40.0]), np.array([5.0, 5.0, 25.0, 45.0]))
+    assert width == pytest.approx(np.log(0.5)) and height == pytest.approx(0.0)
+    width, _ = probe.log_side_ratios(np.array([3.0, 0.0, 3.0, 10.0]), np.array([0.0, 0.0, 4.0, 10.0]))
+    assert width == pytest.approx(np.log(1.0 / 4.0))  # a zero-width box counts as 1 px wide
+
+
 def test_summary_line_reads_medians_and_the_iou_share(probe):
-    records = np.array([[50.0, 0.1, 0.05, 0.7, 1.0], [60.0, 0.3, 0.2, 0.4, 0.8], [70.0, np.nan, 0.1, 0.0, np.nan]])
+    records = np.array(
+        [[50.0, 0.1, 0.05, 0.7, 1.0, -0.2, 0.1], [60.0, 0.3, 0.2, 0.4, 0.8, -0.4, 0.0], [70.0, np.nan, 0.1, 0.0, np.nan, np.nan, np.nan]]
+    )
     line = probe.summary_line(records)
     assert "n    3" in line and "err 0.200" in line and "oracle 0.100" in line
     assert "IoU>=.5 0.33" in line and "depth 0.90" in line
+    assert "width -0.30" in line and "height +0.05" in line
     assert probe.summary_line(records[:0]) == "n    0"
 
 
@@ -57,10 +67,12 @@ def test_one_record_per_annotated_person_and_the_oracle_is_never_worse(probe, pr
     _, _, model, clip = probed
     records = probe.person_records(model, clip, every=1, conf_thr=0.0)
     assert len(records) == annotated_people(clip.gt).sum()
-    height, error, oracle, iou, _ = records.T
+    height, error, oracle, iou, _, width_ratio, height_ratio = records.T
     assert np.allclose(height, np.ptp(clip.gt.keypoints_2d[annotated_people(clip.gt)][..., 1], axis=-1))
     assert np.all(oracle <= error + 1e-9)  # the selected detections are among the candidates
     assert np.all((iou >= 0) & (iou <= 1))
+    found = np.isfinite(error)
+    assert np.all(np.isfinite(width_ratio[found]) & np.isfinite(height_ratio[found]))
 
 
 def test_every_skips_frames(probe, probed):
