@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from comotion.body import load_body_model
-from comotion.errors import ComotionError, InputError
+from comotion.errors import InputError, report_errors
 from comotion.model import CoMotion
 from comotion.train.loop import network_from_checkpoint, read_training_checkpoint
 
@@ -42,18 +42,15 @@ def grow_offset_readout(model: CoMotion) -> CoMotion:
     return grown.eval()
 
 
+@report_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="model file or training checkpoint")
     parser.add_argument("output", type=Path, help="model file to write (.safetensors or .pt)")
     parser.add_argument("--body-model", default=None, help="body model (default: the source's)")
     args = parser.parse_args(argv)
-    try:
-        grown = grow_offset_readout(load_network(args.source, args.body_model))
-        print(f"wrote {grown.save(args.output)}")
-    except ComotionError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    grown = grow_offset_readout(load_network(args.source, args.body_model))
+    print(f"wrote {grown.save(args.output)}")
     return 0
 
 

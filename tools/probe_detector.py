@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from comotion.commands import demo
-from comotion.errors import ComotionError
+from comotion.errors import report_errors
 from comotion.eval.tracking import IOU_THRESHOLD, box_iou
 from comotion.synth import load_clip
 from comotion.synth.clip import annotated_people
@@ -114,6 +114,7 @@ def _median(values: np.ndarray) -> float:
     return float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
 
 
+@report_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default="default", help="model file (or 'default')")
@@ -129,21 +130,17 @@ def main(argv=None) -> int:
     if args.every < 1:
         parser.error("--every must be >= 1")
     torch.set_num_threads(args.threads)
-    try:
-        model = demo.held_out_model(args)
-        if args.clips:
-            clips = [load_clip(path) for path in args.clips]
-        else:
-            clip_args = demo.clip_arguments(args)
-            clips = [demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}") for seed in demo.seed_range(args.seeds)]
-        records = np.concatenate([person_records(model, clip, args.every, args.conf) for clip in clips])
-        print(f"all people        {summary_line(records)}")
-        for low, high in zip(HEIGHT_BINS[:-1], HEIGHT_BINS[1:]):
-            inside = (records[:, 0] >= low) & (records[:, 0] < high)
-            print(f"height {low:3.0f}-{high:<4.0f} px {summary_line(records[inside])}")
-    except ComotionError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    model = demo.held_out_model(args)
+    if args.clips:
+        clips = [load_clip(path) for path in args.clips]
+    else:
+        clip_args = demo.clip_arguments(args)
+        clips = [demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}") for seed in demo.seed_range(args.seeds)]
+    records = np.concatenate([person_records(model, clip, args.every, args.conf) for clip in clips])
+    print(f"all people        {summary_line(records)}")
+    for low, high in zip(HEIGHT_BINS[:-1], HEIGHT_BINS[1:]):
+        inside = (records[:, 0] >= low) & (records[:, 0] < high)
+        print(f"height {low:3.0f}-{high:<4.0f} px {summary_line(records[inside])}")
     return 0
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from comotion.commands import demo
-from comotion.errors import ComotionError
+from comotion.errors import report_errors
 from comotion.train.stages import jitter_translation
 
 
@@ -61,6 +61,7 @@ def still_errors(clip) -> np.ndarray:
     return error[gt.present[people].T]
 
 
+@report_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default="default", help="model file (or 'default')")
@@ -70,24 +71,20 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default="runs/tune", help="clips go here (shared with tune_tracker.py, reused)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    try:
-        model = demo.held_out_model(args)
-        clip_args = demo.clip_arguments(args)
-        totals = {"video": [], "frozen": [], "still": []}
-        for seed in demo.seed_range(args.seeds):
-            clip = demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}")
-            errors = {
-                "video": unroll_errors(model, clip, args.jitter, frozen=False, seed=seed),
-                "frozen": unroll_errors(model, clip, args.jitter, frozen=True, seed=seed),
-                "still": still_errors(clip),
-            }
-            for name, values in errors.items():
-                totals[name].append(values)
-            print(f"seed {seed}: " + "  ".join(f"{name} {values.mean():6.1f} px" for name, values in errors.items()), flush=True)
-        print("mean:      " + "  ".join(f"{name} {np.concatenate(v).mean():6.1f} px" for name, v in totals.items()))
-    except ComotionError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    model = demo.held_out_model(args)
+    clip_args = demo.clip_arguments(args)
+    totals = {"video": [], "frozen": [], "still": []}
+    for seed in demo.seed_range(args.seeds):
+        clip = demo.cached_clip(clip_args, seed, Path(args.workdir) / f"seed{seed}")
+        errors = {
+            "video": unroll_errors(model, clip, args.jitter, frozen=False, seed=seed),
+            "frozen": unroll_errors(model, clip, args.jitter, frozen=True, seed=seed),
+            "still": still_errors(clip),
+        }
+        for name, values in errors.items():
+            totals[name].append(values)
+        print(f"seed {seed}: " + "  ".join(f"{name} {values.mean():6.1f} px" for name, values in errors.items()), flush=True)
+    print("mean:      " + "  ".join(f"{name} {np.concatenate(v).mean():6.1f} px" for name, v in totals.items()))
     return 0
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from comotion.commands import demo, track
-from comotion.errors import ComotionError
+from comotion.errors import report_errors
 from comotion.eval.mot_metrics import combine_summaries
 from comotion.eval.tracking import evaluate_tracking
 from comotion.tracking.config import parse_tracker_settings
@@ -66,6 +66,7 @@ def score_setting(model, args, settings: list[str]) -> tuple[list[dict], list[di
     return scores, summaries
 
 
+@report_errors
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default="default", help="model file (or 'default')")
@@ -83,33 +84,29 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.seeds = demo.seed_range(args.seeds)
     torch.set_num_threads(args.threads)
-    try:
-        model = demo.held_out_model(args)
-        candidates = grid_settings(args.grid) or [[]]
-        for settings in candidates:
-            parse_tracker_settings(settings)
-        results = []
-        for settings in candidates:
-            scores, summaries = score_setting(model, args, settings)
-            pooled = combine_summaries(summaries)
-            mota, idf1 = pooled["mota"], pooled["idf1"]
-            mpjpe = [s["mpjpe_mm"] for s in scores if not math.isnan(s["mpjpe_mm"])]
-            results.append((mota + idf1, settings, mota, idf1))
-            print(
-                f"MOTA {mota:6.3f}  IDF1 {idf1:6.3f}  MPJPE {sum(mpjpe) / max(len(mpjpe), 1):5.0f} mm  "
-                f"ID sw {pooled['num_switches']:3d}  misses {pooled['num_misses']:4d}  FP {pooled['num_false_positives']:4d}  "
-                f"of {pooled['num_objects']} GT boxes  {' '.join(settings) or '(stored/defaults)'}",
-                flush=True,
-            )
-        _, best, mota, idf1 = max(results, key=lambda r: r[0])
-        print(f"best: {' '.join(best) or '(stored/defaults)'}  MOTA {mota:.3f} IDF1 {idf1:.3f}")
-        if args.write:
-            model.tracker_settings = {**model.tracker_settings, **parse_tracker_settings(best)}
-            path = model.save(args.write, half=args.half)
-            print(f"model with tracker settings {json.dumps(model.tracker_settings)} written to {path}")
-    except ComotionError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    model = demo.held_out_model(args)
+    candidates = grid_settings(args.grid) or [[]]
+    for settings in candidates:
+        parse_tracker_settings(settings)
+    results = []
+    for settings in candidates:
+        scores, summaries = score_setting(model, args, settings)
+        pooled = combine_summaries(summaries)
+        mota, idf1 = pooled["mota"], pooled["idf1"]
+        mpjpe = [s["mpjpe_mm"] for s in scores if not math.isnan(s["mpjpe_mm"])]
+        results.append((mota + idf1, settings, mota, idf1))
+        print(
+            f"MOTA {mota:6.3f}  IDF1 {idf1:6.3f}  MPJPE {sum(mpjpe) / max(len(mpjpe), 1):5.0f} mm  "
+            f"ID sw {pooled['num_switches']:3d}  misses {pooled['num_misses']:4d}  FP {pooled['num_false_positives']:4d}  "
+            f"of {pooled['num_objects']} GT boxes  {' '.join(settings) or '(stored/defaults)'}",
+            flush=True,
+        )
+    _, best, mota, idf1 = max(results, key=lambda r: r[0])
+    print(f"best: {' '.join(best) or '(stored/defaults)'}  MOTA {mota:.3f} IDF1 {idf1:.3f}")
+    if args.write:
+        model.tracker_settings = {**model.tracker_settings, **parse_tracker_settings(best)}
+        path = model.save(args.write, half=args.half)
+        print(f"model with tracker settings {json.dumps(model.tracker_settings)} written to {path}")
     return 0
 
 
