@@ -25,8 +25,8 @@ from torch import nn
 
 from comotion.geometry.camera import boxes_from_points, project_points
 from comotion.geometry.rotations import apply_pose_delta
-from comotion.model.detect import POSE_DECODER_SCALE, DetectionOutput
 from comotion.io.mot import BOX_VERTEX_STRIDE
+from comotion.model.detect import POSE_DECODER_SCALE, DetectionOutput
 from comotion.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from comotion.train import losses
 from comotion.train.data import NUM_KEYPOINTS, Sample
