@@ -32,12 +32,14 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from comotion.commands import demo
 from comotion.errors import InputError, report_errors
 from comotion.eval.accumulator import min_cost_pairs
 from comotion.eval.tracking import IOU_THRESHOLD, box_iou
 from comotion.eval.tracking_data import find_sequence_root, read_result_file, read_sequence
+from comotion.geometry.camera import boxes_from_points
 from comotion.io.results import load_tracks
 
 OVERLAP_IOU = 0.2  # "overlaps": above this a box is about the same person
@@ -106,8 +108,8 @@ def miss_cause(
 
 
 def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
-    """Corner boxes ``(N, 4)`` of keypoints ``(N, K, 2)`` pixels."""
-    return np.concatenate([keypoints.min(-2), keypoints.max(-2)], axis=-1).reshape(-1, 4)
+    """Corner boxes ``(N, 4)`` ``[x1, y1, x2, y2]`` of keypoints ``(N, K, 2)`` pixels."""
+    return boxes_from_points(torch.from_numpy(keypoints)).reshape(-1, 4).numpy()
 
 
 def breakdown_run(clip_root: Path) -> tuple[Counter, Counter, np.ndarray]:

@@ -38,15 +38,11 @@ import torch
 from comotion.commands import demo
 from comotion.errors import report_errors
 from comotion.eval.tracking import IOU_THRESHOLD, box_iou
+from comotion.geometry.camera import boxes_from_points
 from comotion.synth import load_clip
 from comotion.synth.clip import annotated_people
 
 HEIGHT_BINS = (0, 40, 80, 140, np.inf)  # keypoint height of the person, image pixels
-
-
-def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
-    """Corner boxes ``(..., 4)`` ``[x1, y1, x2, y2]`` of keypoints ``(..., K, 2)`` pixels."""
-    return np.concatenate([keypoints.min(-2), keypoints.max(-2)], axis=-1)
 
 
 def relative_errors(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -89,7 +85,9 @@ def person_records(model, clip, every: int, conf_thr: float) -> np.ndarray:
                 continue
             errors = relative_errors(predicted, target)
             best = int(errors.argmin())
-            target_box, predicted_box = keypoint_boxes(target), keypoint_boxes(predicted[best])
+            target_box, predicted_box = (
+                boxes_from_points(torch.from_numpy(points)).flatten(-2).numpy() for points in (target, predicted[best])
+            )
             iou = float(box_iou(target_box[None], predicted_box[None])[0, 0])
             depth_ratio = depth[best] / gt.keypoints_3d[t, person, 0, 2]
             rows.append([height, errors[best], oracle, iou, depth_ratio, *log_side_ratios(predicted_box, target_box)])

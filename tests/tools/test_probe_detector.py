@@ -23,11 +23,6 @@ def test_relative_errors_divide_the_mean_distance_by_the_keypoint_height(probe):
     assert errors == pytest.approx([0.0, 5.0 / 80.0, distances.mean() / 80.0])
 
 
-def test_keypoint_boxes_span_the_points(probe):
-    keypoints = np.array([[[5.0, 2.0], [1.0, 9.0], [3.0, 4.0]]])
-    assert probe.keypoint_boxes(keypoints).tolist() == [[1.0, 2.0, 5.0, 9.0]]
-
-
 def test_log_side_ratios_compare_widths_and_heights(probe):
     width, height = probe.log_side_ratios(np.array([0.0, 0.0, 10.0, 40.0]), np.array([5.0, 5.0, 25.0, 45.0]))
     assert width == pytest.approx(np.log(0.5)) and height == pytest.approx(0.0)
