@@ -41,6 +41,7 @@ from comotion.eval.tracking import IOU_THRESHOLD, box_iou
 from comotion.eval.tracking_data import find_sequence_root, read_result_file, read_sequence
 from comotion.geometry.camera import boxes_from_points
 from comotion.io.results import load_tracks
+from comotion.tracking.config import TrackerConfig
 
 OVERLAP_IOU = 0.2  # "overlaps": above this a box is about the same person
 RECORD_IOU = 0.3  # a raw track's or detection's keypoint box covers the person
@@ -120,7 +121,7 @@ def breakdown_run(clip_root: Path) -> tuple[Counter, Counter, np.ndarray]:
     run = clip_root / "run"
     outputs = read_result_file(run / f"{demo.SEQUENCE}.txt", sequence.num_images)
     records = load_tracks(run, fields=["keypoints_2d"])
-    init_conf_thr = float(records.header.get("config", {}).get("init_conf_thr", 0.2))
+    init_conf_thr = TrackerConfig.recorded_in(records.header).init_conf_thr
     detections = records.detections
     misses, false_positives = Counter(), Counter()
     by_height = np.zeros((len(HEIGHT_BINS) - 1, 2), np.int64)

@@ -346,8 +346,7 @@ def apply_cleanup(results, fixed_quirks: bool):
     from comotion.tracking.cleanup import CleanupConfig, cleanup_results
     from comotion.tracking.config import TrackerConfig
 
-    recorded = results.header.get("config")
-    tracker = TrackerConfig(**recorded) if isinstance(recorded, dict) else TrackerConfig()
+    tracker = TrackerConfig.recorded_in(results.header)
     return cleanup_results(results, config=CleanupConfig.for_tracker(tracker, fixed_quirks))
 
 

@@ -141,6 +141,13 @@ class TrackerConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def recorded_in(cls, header: dict) -> TrackerConfig:
+        """The config a results header (``comotion.io.results.read_header``) records under
+        ``"config"``; the reference defaults when it records none."""
+        recorded = header.get("config")
+        return cls(**recorded) if isinstance(recorded, dict) else cls()
+
 
 def checked_tracker_settings(settings: dict, what: str) -> dict:
     """A copy of ``settings`` (:class:`TrackerConfig` field -> value) after checking that every
