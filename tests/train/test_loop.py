@@ -16,6 +16,7 @@ from comotion.train import load_config
 from comotion.train.loop import (
     CHECKPOINT_NAME,
     MODEL_NAME,
+    SNAPSHOT_DIR,
     _StopFlag,
     train,
     warmup_cosine,
@@ -129,6 +130,9 @@ def test_config_errors_name_the_problem(tmp_path):
     path.write_text('stage = 1\noutput_dir = "x"\nsteps = 1\nbatch_size = 1\n[objective.weights]\nfoo = 1.0\n[[data]]\nkind = "synthetic"\npath = "d"\n')
     with pytest.raises(InputError, match="unknown loss.*foo"):
         load_config(path)
+    path.write_text('stage = 1\noutput_dir = "x"\nsteps = 1\nbatch_size = 1\nsnapshot_every = -1\n[[data]]\nkind = "synthetic"\npath = "d"\n')
+    with pytest.raises(InputError, match="snapshot_every must be 0"):
+        load_config(path)
     path.write_text("stage = [")
     with pytest.raises(InputError, match="invalid TOML"):
         load_config(path)
@@ -219,6 +223,28 @@ def test_export_model_from_an_unfinished_run(synth_images, tmp_path):
     half = CoMotion.from_pretrained(export_model(tmp_path / "run" / CHECKPOINT_NAME, tmp_path / "half.safetensors", half=True))
     state = half._network_state_module().state_dict()
     assert all(torch.equal(state[k], network[k].half().to(network[k].dtype)) for k in state)
+
+
+def test_snapshots_keep_the_network_of_every_nth_step(synth_images, tmp_path):
+    """Snapshots are the weights at their step: the last equals the final checkpoint, an earlier
+    one equals a run stopped at that step."""
+    from comotion.model import CoMotion
+
+    data = [{"kind": "synthetic", "path": str(synth_images)}]
+    train(make_config(tmp_path / "run", data, steps=4, snapshot_every=2), progress=False)
+    snapshots = sorted(p.name for p in (tmp_path / "run" / SNAPSHOT_DIR).iterdir())
+    assert snapshots == ["step000002.safetensors", "step000004.safetensors"]
+    train(make_config(tmp_path / "stopped", data, steps=4), progress=False, until_step=2)
+
+    def state(path):
+        return CoMotion.from_pretrained(path)._network_state_module().state_dict()
+
+    for snapshot, reference in (("step000004", _network(tmp_path / "run")), ("step000002", _network(tmp_path / "stopped"))):
+        weights = state(tmp_path / "run" / SNAPSHOT_DIR / f"{snapshot}.safetensors")
+        assert weights.keys() == reference.keys()
+        assert all(torch.equal(weights[k], reference[k]) for k in weights)
+    early, late = (state(tmp_path / "run" / SNAPSHOT_DIR / f"step00000{n}.safetensors") for n in (2, 4))
+    assert any(not torch.equal(early[k], late[k]) for k in early)  # two different steps' weights
 
 
 def test_sigterm_to_the_whole_process_group_still_checkpoints(synth_images, tmp_path):

@@ -95,6 +95,9 @@ class TrainConfig:
         log_every: steps between CSV log lines.
         checkpoint_every: steps between checkpoints.
         checkpoint_minutes: also checkpoint when this much time passed since the last one.
+        snapshot_every: also keep the network every this many steps as a model file,
+            ``snapshots/step<N>.safetensors`` (for weight averaging, ``tools/average_models.py``);
+            0 keeps none.
     """
 
     stage: int
@@ -110,6 +113,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 500
     checkpoint_minutes: float = 10.0
+    snapshot_every: int = 0
     model: ModelSection = field(default_factory=ModelSection)
     optim: OptimSection = field(default_factory=OptimSection)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -124,6 +128,8 @@ class TrainConfig:
         for name, value in (("steps", self.steps), ("batch_size", self.batch_size), ("log_every", self.log_every), ("checkpoint_every", self.checkpoint_every)):
             if value < 1:
                 raise InputError(f"{name} must be at least 1, got {value}")
+        if self.snapshot_every < 0:
+            raise InputError(f"snapshot_every must be 0 (off) or positive, got {self.snapshot_every}")
         if not self.data:
             raise InputError("no [[data]] sources given")
         for source in self.data:

@@ -11,6 +11,8 @@ Run state lives in ``OUTPUT_DIR``:
   non-finite loss or gradient (this session), samples/s, elapsed seconds.
 * ``model.safetensors``: the final model in our single-file format
   (``CoMotion.from_pretrained(file)`` loads it).
+* ``snapshots/step<N>.safetensors``: with ``snapshot_every``, the network every that many steps
+  in the same format, for averaging the weights of a run's late steps (``tools/average_models.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from comotion.train.stages import (
 CHECKPOINT_KIND = "comotion-training-checkpoint"
 CHECKPOINT_NAME = "checkpoint.pt"
 MODEL_NAME = "model.safetensors"
+SNAPSHOT_DIR = "snapshots"
 
 
 @dataclass
@@ -353,6 +356,8 @@ def train(
             if due or stop_now.item() > 0 or done == stop_step:
                 save(done)
                 last_save = time.monotonic()
+            if config.snapshot_every and done % config.snapshot_every == 0 and dist_info.is_main:
+                model.save(output_dir / SNAPSHOT_DIR / f"step{done:06d}.safetensors")
             if stop_now.item() > 0:
                 break
         if done >= config.steps and dist_info.is_main:
