@@ -292,3 +292,29 @@ def test_snap_threshold_leaves_far_pairs_alone():
     engine.step(detections([(300, 300)]), update)
     result = engine.step(detections([(310, 300)]), update)  # similarity 0.74 < 0.9
     assert positions_of(result.tracks)[:, 0].tolist() == [300.0]
+
+
+@pytest.mark.parametrize("unpaired_match_thr", [0.0, 0.5])
+def test_unpaired_detections_start_tracks_beside_a_tracked_person(unpaired_match_thr):
+    engine = make_engine(unpaired_match_thr=unpaired_match_thr)
+    update = RecordingUpdate()  # tracks stay where they were
+    engine.step(detections([(300, 300)]), update)
+    # The track pairs with its own detection at 302.  The one at 320 (similarity 0.42 to the
+    # track, above missing_match_thr 0.2) is "explained" by the reference rule; as the pairing
+    # leaves it out and 0.42 < 0.5, it is a person of its own under the pairing rule.  The one
+    # at 304 is as close to the track as its own detection (0.95): a duplicate either way.
+    result = engine.step(detections([(302, 300), (304, 300), (320, 300)], [3.0, 2.0, 3.0]), update)
+    assert similarity_at(20.0) > 0.2
+    started = unpaired_match_thr > engine.config.missing_match_thr
+    assert result.tracks.ids.tolist() == ([1, 2] if started else [1])
+    assert positions_of(result.tracks)[:, 0].tolist() == ([300.0, 320.0] if started else [300.0])
+
+
+def test_unpaired_rule_and_snapping_share_one_pairing():
+    engine = make_engine(unpaired_match_thr=0.5, snap_to_detections=True, snap_thr=0.5)
+    update = RecordingUpdate()
+    engine.step(detections([(300, 300)]), update)
+    result = engine.step(detections([(320, 300), (303, 300)]), update)
+    # The track takes the detection it is paired with (303), not the first one; 320 starts track 2.
+    assert result.tracks.ids.tolist() == [1, 2]
+    assert positions_of(result.tracks)[:, 0].tolist() == [303.0, 320.0]

@@ -72,6 +72,13 @@ class TrackerConfig:
             own updated pose.  For networks whose update step follows people less well than
             their detector finds them (the small default model).
         snap_thr: similarity above which a paired track takes its detection's state.
+        unpaired_match_thr: ``0`` (reference): a detection starts a candidate track only by
+            ``missing_match_thr``.  Above ``missing_match_thr`` (beyond the paper): tracks and
+            detections are paired one to one as for snapping, and a detection left unpaired (or
+            paired below ``missing_match_thr``) is also a candidate unless some track is more
+            similar to it than this.  Without it a person next to a tracked one, whose
+            detection is "explained" by that track although the track has its own, is never
+            started.
     """
 
     init_conf_thr: float = 0.2
@@ -101,6 +108,7 @@ class TrackerConfig:
     normalize_similarity_by_image: bool = False
     snap_to_detections: bool = False
     snap_thr: float = 0.5
+    unpaired_match_thr: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()

@@ -89,6 +89,13 @@ class FrameResult:
         return out
 
 
+def one_to_one_pairs(similarity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Track and detection indices ``(rows, cols)`` of the one-to-one pairing of ``similarity
+    (N_tracks, N_detections)`` with the largest summed similarity (Hungarian assignment)."""
+    rows, cols = linear_sum_assignment(similarity.detach().double().cpu().numpy(), maximize=True)
+    return torch.as_tensor(rows, device=similarity.device), torch.as_tensor(cols, device=similarity.device)
+
+
 def track_similarity(
     keypoints_a: torch.Tensor, keypoints_b: torch.Tensor, normalizer: float, std: float
 ) -> torch.Tensor:
@@ -171,17 +178,23 @@ class TrackingEngine:
             match = torch.zeros(len(existing), dtype=existing.pose.dtype, device=existing.pose.device)
             return existing, match, existing.select(slice(0, 0)), match[:0]
         similarity = self.similarity(existing.keypoints_2d, detections.keypoints_2d)
-        unexplained = similarity.amax(dim=0) < self.config.missing_match_thr
+        best = similarity.amax(dim=0)
+        unexplained = best < self.config.missing_match_thr
+        if self.config.snap_to_detections or self.config.unpaired_match_thr > self.config.missing_match_thr:
+            rows, cols = one_to_one_pairs(similarity)
+            if self.config.unpaired_match_thr > self.config.missing_match_thr:
+                paired = torch.zeros_like(unexplained)
+                paired[cols[similarity[rows, cols] >= self.config.missing_match_thr]] = True
+                unexplained |= ~paired & (best < self.config.unpaired_match_thr)
+            if self.config.snap_to_detections:
+                existing = self._snap(existing, detections, rows, cols, similarity)
         new_tracks, new_scores = self._initialise(detections.select(unexplained), update_fn)
-        if self.config.snap_to_detections:
-            existing = self._snap(existing, detections, similarity)
         return existing, similarity.amax(dim=1), new_tracks, new_scores
 
-    def _snap(self, tracks: TrackState, detections: Detections, similarity: torch.Tensor) -> TrackState:
-        """Tracks with a one-to-one paired detection more similar than ``snap_thr`` take its state."""
-        rows, cols = linear_sum_assignment(similarity.detach().double().cpu().numpy(), maximize=True)
-        rows = torch.as_tensor(rows, device=similarity.device)
-        cols = torch.as_tensor(cols, device=similarity.device)
+    def _snap(
+        self, tracks: TrackState, detections: Detections, rows: torch.Tensor, cols: torch.Tensor, similarity: torch.Tensor
+    ) -> TrackState:
+        """Tracks whose one-to-one paired detection is more similar than ``snap_thr`` take its state."""
         close = similarity[rows, cols] > self.config.snap_thr
         rows, cols = rows[close], cols[close]
         snapped = {}
