@@ -16,7 +16,9 @@ the IoU-0.5 pairing of ground-truth and predicted boxes:
   other half of a boxed-off miss), a *duplicate* when it overlaps a paired person, else a
   *phantom* (nobody there: background or an occluder taken for a person).
 
-Also printed: the pairing's recall by ground-truth box height.  The pairing is per frame and
+Also printed: the pairing's recall by ground-truth box height, by the share of the person left
+visible by other people and occluders, and by the share of the body cut off by the image border
+(the last two from the clip's own ground truth, ``seed<N>/clip``).  The pairing is per frame and
 ignores ignore regions and identities, so the totals differ slightly from the evaluation's
 (``comotion eval``, ``tools/tune_tracker.py``).
 
@@ -41,11 +43,20 @@ from comotion.eval.tracking import IOU_THRESHOLD, box_iou
 from comotion.eval.tracking_data import find_sequence_root, read_result_file, read_sequence
 from comotion.geometry.camera import boxes_from_points
 from comotion.io.results import load_tracks
+from comotion.synth.clip import load_clip
 from comotion.tracking.config import TrackerConfig
 
 OVERLAP_IOU = 0.2  # "overlaps": above this a box is about the same person
 RECORD_IOU = 0.3  # a raw track's or detection's keypoint box covers the person
+# Recall tables: name, bin edges, unit of the labels.
 HEIGHT_BINS = (0, 40, 80, 140, np.inf)  # ground-truth box height, pixels
+VISIBLE_BINS = (0.0, 0.5, 0.8, 0.95, np.inf)  # visible pixels / pixels the person would cover alone
+CUT_OFF_BINS = (0.0, 0.05, 0.3, np.inf)  # share of the mesh vertices outside the image
+RECALL_TABLES = (
+    ("box height", HEIGHT_BINS, " px"),
+    ("visible fraction", VISIBLE_BINS, ""),
+    ("border cut-off", CUT_OFF_BINS, ""),
+)
 MISS_CAUSES = (
     "boxed off",
     "tracked, removed by cleanup",
@@ -113,24 +124,40 @@ def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:
     return boxes_from_points(torch.from_numpy(keypoints)).reshape(-1, 4).numpy()
 
 
-def breakdown_run(clip_root: Path) -> tuple[Counter, Counter, np.ndarray]:
-    """Miss causes, false-positive kinds and ``(len(HEIGHT_BINS) - 1, 2)`` [paired, total] counts
-    per height bin of one ``seed<N>`` folder."""
+def recall_counts(values: np.ndarray, paired: np.ndarray, bins: tuple) -> np.ndarray:
+    """``(len(bins) - 1, 2)`` [paired, total] counts of people by ``values (G,)`` binned at ``bins``."""
+    counts = np.zeros((len(bins) - 1, 2), np.int64)
+    index = np.clip(np.digitize(values, bins) - 1, 0, len(bins) - 2)
+    np.add.at(counts, (index, 0), paired)
+    np.add.at(counts, (index, 1), 1)
+    return counts
+
+
+def breakdown_run(clip_root: Path) -> tuple[Counter, Counter, dict[str, np.ndarray]]:
+    """Miss causes, false-positive kinds and the recall counts of each of ``RECALL_TABLES``
+    (:func:`recall_counts`) of one ``seed<N>`` folder."""
     gt_root = find_sequence_root(clip_root / "posetrack21")
     sequence = read_sequence(gt_root, demo.SEQUENCE)
+    clip = load_clip(clip_root / "clip").gt
+    column = {int(person): index for index, person in enumerate(clip.ids)}
     run = clip_root / "run"
     outputs = read_result_file(run / f"{demo.SEQUENCE}.txt", sequence.num_images)
     records = load_tracks(run, fields=["keypoints_2d"])
     init_conf_thr = TrackerConfig.recorded_in(records.header).init_conf_thr
     detections = records.detections
     misses, false_positives = Counter(), Counter()
-    by_height = np.zeros((len(HEIGHT_BINS) - 1, 2), np.int64)
+    recall = {name: np.zeros((len(bins) - 1, 2), np.int64) for name, bins, _ in RECALL_TABLES}
     for image, (gt, pred) in enumerate(zip(sequence.gt, outputs)):
         iou, gt_paired, pred_paired = pair_boxes(gt.boxes, pred.boxes)
         false_positives.update(false_positive_kinds(iou, gt_paired, pred_paired))
-        height_bin = np.digitize(gt.boxes[:, 3] - gt.boxes[:, 1], HEIGHT_BINS) - 1
-        np.add.at(by_height, (height_bin, 0), gt_paired)
-        np.add.at(by_height, (height_bin, 1), 1)
+        people = [column[int(person)] for person in gt.ids]
+        values = {
+            "box height": gt.boxes[:, 3] - gt.boxes[:, 1],
+            "visible fraction": clip.visible_fraction[image, people],
+            "border cut-off": clip.truncation[image, people],
+        }
+        for name, bins, _ in RECALL_TABLES:
+            recall[name] += recall_counts(values[name], gt_paired, bins)
         if gt_paired.all():
             continue
         raw = keypoint_boxes(records.keypoints_2d[records.frame_index == image])
@@ -139,21 +166,22 @@ def breakdown_run(clip_root: Path) -> tuple[Counter, Counter, np.ndarray]:
         conf = 1.0 / (1.0 + np.exp(-detections.conf_logit[in_frame].astype(np.float64)))
         for person in gt.boxes[~gt_paired]:
             misses[miss_cause(person, pred.boxes, raw, detected, conf, init_conf_thr)] += 1
-    return misses, false_positives, by_height
+    return misses, false_positives, recall
 
 
-def format_report(misses: Counter, false_positives: Counter, by_height: np.ndarray) -> str:
-    total = int(by_height[:, 1].sum())
-    lines = [f"ground-truth boxes {total}, paired {int(by_height[:, 0].sum())}"]
+def format_report(misses: Counter, false_positives: Counter, recall: dict[str, np.ndarray]) -> str:
+    counts = recall[RECALL_TABLES[0][0]]
+    lines = [f"ground-truth boxes {int(counts[:, 1].sum())}, paired {int(counts[:, 0].sum())}"]
     lines.append(f"misses {sum(misses.values())}:")
     lines += [f"  {cause:<30} {misses[cause]:5d}" for cause in MISS_CAUSES]
     lines.append(f"false positives {sum(false_positives.values())}:")
     lines += [f"  {kind:<30} {false_positives[kind]:5d}" for kind in FALSE_POSITIVE_KINDS]
-    lines.append("recall by box height:")
-    for (low, high), (paired, count) in zip(zip(HEIGHT_BINS[:-1], HEIGHT_BINS[1:]), by_height):
-        label = f"{low:g}-{high:g} px" if np.isfinite(high) else f">= {low:g} px"
-        recall = f"{paired / count:.2f}" if count else "  - "
-        lines.append(f"  {label:<12} {recall}  of {count}")
+    for name, bins, unit in RECALL_TABLES:
+        lines.append(f"recall by {name}:")
+        for (low, high), (paired, count) in zip(zip(bins[:-1], bins[1:]), recall[name]):
+            label = f"{low:g}-{high:g}{unit}" if np.isfinite(high) else f">= {low:g}{unit}"
+            share = f"{paired / count:.2f}" if count else "  - "
+            lines.append(f"  {label:<12} {share}  of {count}")
     return "\n".join(lines)
 
 
@@ -164,16 +192,17 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", required=True, help="clip seeds, FIRST-LAST")
     args = parser.parse_args(argv)
     misses, false_positives = Counter(), Counter()
-    by_height = np.zeros((len(HEIGHT_BINS) - 1, 2), np.int64)
+    recall = {name: np.zeros((len(bins) - 1, 2), np.int64) for name, bins, _ in RECALL_TABLES}
     for seed in demo.seed_range(args.seeds):
         clip_root = Path(args.workdir) / f"seed{seed}"
         if not (clip_root / "run").is_dir():
             raise InputError(f"{clip_root}: no scored run (run tools/tune_tracker.py --workdir {args.workdir} first)")
-        clip_misses, clip_false_positives, clip_by_height = breakdown_run(clip_root)
+        clip_misses, clip_false_positives, clip_recall = breakdown_run(clip_root)
         misses += clip_misses
         false_positives += clip_false_positives
-        by_height += clip_by_height
-    print(format_report(misses, false_positives, by_height))
+        for name in recall:
+            recall[name] += clip_recall[name]
+    print(format_report(misses, false_positives, recall))
     return 0
 
 

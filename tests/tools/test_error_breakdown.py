@@ -52,6 +52,13 @@ def test_miss_causes_follow_the_run_records(breakdown):
     assert cause() == "not detected"
 
 
+def test_recall_counts_bin_people_and_count_the_paired(breakdown):
+    values = np.array([0.3, 0.9, 0.97, 1.0, 0.6])
+    paired = np.array([False, True, True, False, True])
+    counts = breakdown.recall_counts(values, paired, breakdown.VISIBLE_BINS)
+    assert counts.tolist() == [[0, 1], [1, 1], [1, 1], [1, 2]]
+
+
 def test_keypoint_boxes_span_each_persons_points(breakdown):
     keypoints = np.array([[[5.0, 2.0], [1.0, 9.0]], [[0.0, 0.0], [3.0, 3.0]]])
     assert breakdown.keypoint_boxes(keypoints).tolist() == [[1.0, 2.0, 5.0, 9.0], [0.0, 0.0, 3.0, 3.0]]
@@ -71,8 +78,12 @@ def test_breaks_down_a_tuned_run_and_every_box_is_counted_once(breakdown, tmp_pa
     total, paired = (int(v) for v in lines[0].replace(",", "").split()[2::2])
     misses = int(next(line for line in lines if line.startswith("misses")).split()[1].rstrip(":"))
     causes = sum(int(line.split()[-1]) for line in lines[2:7])
-    by_height = sum(int(line.split()[-1]) for line in lines if " of " in line)
-    assert total > 0 and misses == total - paired == causes and by_height == total
+    assert total > 0 and misses == total - paired == causes
+    tables = [i for i, line in enumerate(lines) if line.startswith("recall by ")]
+    assert [lines[i] for i in tables] == ["recall by box height:", "recall by visible fraction:", "recall by border cut-off:"]
+    for start, end in zip(tables, [*tables[1:], len(lines)]):
+        rows = lines[start + 1 : end]
+        assert sum(int(row.split()[-1]) for row in rows) == total  # every person in one bin of each table
 
 
 def test_a_missing_run_is_one_line(breakdown, tmp_path, capsys):
