@@ -133,6 +133,11 @@ def recall_counts(values: np.ndarray, paired: np.ndarray, bins: tuple) -> np.nda
     return counts
 
 
+def empty_recall() -> dict[str, np.ndarray]:
+    """Zero [paired, total] counts for every table of ``RECALL_TABLES``."""
+    return {name: np.zeros((len(bins) - 1, 2), np.int64) for name, bins, _ in RECALL_TABLES}
+
+
 def breakdown_run(clip_root: Path) -> tuple[Counter, Counter, dict[str, np.ndarray]]:
     """Miss causes, false-positive kinds and the recall counts of each of ``RECALL_TABLES``
     (:func:`recall_counts`) of one ``seed<N>`` folder."""
@@ -146,7 +151,7 @@ def breakdown_run(clip_root: Path) -> tuple[Counter, Counter, dict[str, np.ndarr
     init_conf_thr = TrackerConfig.recorded_in(records.header).init_conf_thr
     detections = records.detections
     misses, false_positives = Counter(), Counter()
-    recall = {name: np.zeros((len(bins) - 1, 2), np.int64) for name, bins, _ in RECALL_TABLES}
+    recall = empty_recall()
     for image, (gt, pred) in enumerate(zip(sequence.gt, outputs)):
         iou, gt_paired, pred_paired = pair_boxes(gt.boxes, pred.boxes)
         false_positives.update(false_positive_kinds(iou, gt_paired, pred_paired))
@@ -192,7 +197,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", required=True, help="clip seeds, FIRST-LAST")
     args = parser.parse_args(argv)
     misses, false_positives = Counter(), Counter()
-    recall = {name: np.zeros((len(bins) - 1, 2), np.int64) for name, bins, _ in RECALL_TABLES}
+    recall = empty_recall()
     for seed in demo.seed_range(args.seeds):
         clip_root = Path(args.workdir) / f"seed{seed}"
         if not (clip_root / "run").is_dir():

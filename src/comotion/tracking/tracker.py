@@ -180,9 +180,10 @@ class TrackingEngine:
         similarity = self.similarity(existing.keypoints_2d, detections.keypoints_2d)
         best = similarity.amax(dim=0)
         unexplained = best < self.config.missing_match_thr
-        if self.config.snap_to_detections or self.config.unpaired_match_thr > self.config.missing_match_thr:
+        pairing_rule = self.config.unpaired_match_thr > self.config.missing_match_thr
+        if self.config.snap_to_detections or pairing_rule:
             rows, cols = one_to_one_pairs(similarity)
-            if self.config.unpaired_match_thr > self.config.missing_match_thr:
+            if pairing_rule:
                 paired = torch.zeros_like(unexplained)
                 paired[cols[similarity[rows, cols] >= self.config.missing_match_thr]] = True
                 unexplained |= ~paired & (best < self.config.unpaired_match_thr)
