@@ -191,7 +191,29 @@ def test_cleanup_for_a_tracker_shares_its_kernel_and_threshold():
     assert CleanupConfig.for_tracker(TrackerConfig(), fixed_quirks=True) == CleanupConfig.fixed()
     wide = CleanupConfig.for_tracker(TrackerConfig(similarity_std=0.2, init_conf_thr=0.5, similarity_normalizer=512.0))
     assert (wide.similarity_std, wide.detection_conf_thr, wide.similarity_normalizer) == (0.2, 0.5, 512.0)
-    assert wide.min_match_score == CleanupConfig().min_match_score
+    assert (wide.min_match_score, wide.min_matched_frames) == (CleanupConfig().min_match_score, CleanupConfig().min_matched_frames)
+
+
+def test_cleanup_thresholds_stored_with_the_tracker_settings_reach_the_cleanup():
+    from comotion.tracking.config import TrackerConfig
+
+    tuned = CleanupConfig.for_tracker(TrackerConfig(cleanup_match_thr=0.5, cleanup_min_frames=3), fixed_quirks=True)
+    assert (tuned.min_match_score, tuned.min_matched_frames) == (0.5, 3)
+    assert not tuned.stop_at_first_unmatched  # the quirk fixes still apply
+    # Track 1 matches its detection in 3 frames: kept with the reference's one-frame minimum,
+    # dropped when more than 3 are needed.
+    tracks, dets = {1: {f: 300.0 for f in range(3)}}, [[300.0]] * 3
+    assert list(run(tracks, dets, CleanupConfig.for_tracker(TrackerConfig())).track_ref) == [1]
+    assert run(tracks, dets, CleanupConfig.for_tracker(TrackerConfig(cleanup_min_frames=3))).track_ref == {}
+
+
+@pytest.mark.parametrize("field, value", [("cleanup_min_frames", -1), ("cleanup_match_thr", 1.5)])
+def test_cleanup_thresholds_out_of_range_are_config_errors(field, value):
+    from comotion.errors import InputError
+    from comotion.tracking.config import TrackerConfig
+
+    with pytest.raises(InputError, match=field):
+        TrackerConfig(**{field: value})
 
 
 def test_track_command_cleanup_reads_the_tracker_settings_from_the_header():

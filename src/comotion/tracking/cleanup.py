@@ -98,16 +98,19 @@ class CleanupConfig:
     @classmethod
     def for_tracker(cls, tracker, fixed_quirks: bool = False) -> CleanupConfig:
         """Cleanup that judges agreement as ``tracker`` (a :class:`TrackerConfig`) does: with its
-        similarity kernel width and normaliser, and its track-start confidence as the detection
-        threshold.  The reference uses 0.08, 1024 and 0.2 in both places, so the reference tracker
-        gives the reference cleanup; a model whose tracker settings widen the kernel (a less
-        precise network, docs/tracking.md) gets a cleanup that does not discard all its tracks."""
+        similarity kernel width and normaliser, its track-start confidence as the detection
+        threshold, and its ``cleanup_match_thr`` / ``cleanup_min_frames``.  The reference uses the
+        same values in both places, so the reference tracker gives the reference cleanup; a model
+        whose tracker settings widen the kernel (a less precise network, docs/tracking.md) gets a
+        cleanup that does not discard all its tracks."""
         base = cls.fixed() if fixed_quirks else cls()
         return dataclasses.replace(
             base,
             similarity_std=tracker.similarity_std,
             similarity_normalizer=tracker.similarity_normalizer,
             detection_conf_thr=tracker.init_conf_thr,
+            min_match_score=tracker.cleanup_match_thr,
+            min_matched_frames=tracker.cleanup_min_frames,
         )
 
     def normalizer(self, image_size: tuple[int, int]) -> float:

@@ -79,6 +79,13 @@ class TrackerConfig:
             similar to it than this.  Without it a person next to a tracked one, whose
             detection is "explained" by that track although the track has its own, is never
             started.
+        cleanup_match_thr, cleanup_min_frames: the offline cleanup's ``min_match_score`` and
+            ``min_matched_frames`` (:class:`comotion.tracking.cleanup.CleanupConfig`) for tracks
+            of these settings: a kept track needs more than ``cleanup_min_frames`` frames in
+            which a detection is more similar to it than ``cleanup_match_thr``, and is trimmed to
+            the first and last of them.  Defaults: the reference demo's 0.6 and 1.  Stored here
+            because the cleanup judges agreement with this config's kernel (``similarity_std``),
+            so its threshold is tuned with it.
     """
 
     init_conf_thr: float = 0.2
@@ -109,6 +116,8 @@ class TrackerConfig:
     snap_to_detections: bool = False
     snap_thr: float = 0.5
     unpaired_match_thr: float = 0.0
+    cleanup_match_thr: float = 0.6
+    cleanup_min_frames: int = 1
 
     def __post_init__(self) -> None:
         self.validate()
@@ -126,7 +135,9 @@ class TrackerConfig:
                 f"tracker config: overlap_time_thr ({self.overlap_time_thr}) must be smaller than "
                 f"overlap_window ({self.overlap_window})"
             )
-        for name in ("young_age", "new_age", "shot_min_scene_len", "overlap_time_thr"):
+        if not 0.0 <= self.cleanup_match_thr <= 1.0:
+            raise InputError(f"tracker config: cleanup_match_thr must be in [0, 1], got {self.cleanup_match_thr}")
+        for name in ("young_age", "new_age", "shot_min_scene_len", "overlap_time_thr", "cleanup_min_frames"):
             if getattr(self, name) < 0:
                 raise InputError(f"tracker config: {name} must be >= 0, got {getattr(self, name)}")
 
