@@ -76,13 +76,7 @@ def _widen_tensor(old: torch.Tensor, shape: torch.Size, input_dim: int | None, g
     channel carry random shares of its weight that sum to the old weight, so a layer fed the
     duplicated activations ``[x, x, ...]`` still computes ``W x``.
     """
-    new = old
-    for dim, (before, after) in enumerate(zip(old.shape, shape)):
-        if after == before:
-            continue
-        repeats = [1] * old.dim()
-        repeats[dim] = after // before
-        new = new.repeat(*repeats)
+    new = old.repeat(*(after // before for before, after in zip(old.shape, shape)))
     if input_dim is not None and shape[input_dim] != old.shape[input_dim]:
         copies = shape[input_dim] // old.shape[input_dim]
         shares = torch.rand(shape, generator=generator, dtype=torch.float64) + 0.5
@@ -99,18 +93,19 @@ def widen_detection(model: CoMotion, hidden_dim: int, seed: int = 0) -> CoMotion
         raise InputError(f"--detection-hidden {hidden_dim} must be a larger multiple of the model's hidden_dim {old_hidden}")
     config = dataclasses.replace(model.config, detection=dataclasses.replace(model.config.detection, hidden_dim=hidden_dim))
     grown = _grown_copy(model, config)
-    state = grown._network_state_module().state_dict()
+    network = grown._network_state_module()
+    state = network.state_dict()
     old_state = model._network_state_module().state_dict()
     generator = torch.Generator().manual_seed(seed)
     widened = tuple(f"detection_module.{part}." for part in WIDENED_PARTS)
-    state.update({key: value for key, value in old_state.items() if not key.startswith(widened)})
-    for part in WIDENED_PARTS:
-        for module_name, module in getattr(grown.detection_module, part).named_modules():
-            for param_name, param in module.named_parameters(recurse=False):
-                key = ".".join(filter(None, ("detection_module", part, module_name, param_name)))
-                input_dim = _input_dim(module) if param_name == "weight" else None
-                state[key] = _widen_tensor(old_state[key], param.shape, input_dim, generator)
-    grown._network_state_module().load_state_dict(state)
+    for key, value in state.items():
+        if not key.startswith(widened):
+            state[key] = old_state[key]
+            continue
+        module_name, _, leaf = key.rpartition(".")
+        input_dim = _input_dim(network.get_submodule(module_name)) if leaf == "weight" else None
+        state[key] = _widen_tensor(old_state[key], value.shape, input_dim, generator)
+    network.load_state_dict(state)
     return grown.eval()
 
 
